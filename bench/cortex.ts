@@ -1,0 +1,177 @@
+/**
+ * Cortex end to end: create -> claim -> complete -> `command_completed` received over the WebSocket.
+ * Commands per second at saturation and p50/p99 latency at fixed rates, beside the raw PostgreSQL rate
+ * of the same statements (the three transactions, advisory lock and event rows included) in the same run.
+ *
+ *   npm run bench:cortex [-- --seconds 8 --concurrency 8]
+ *
+ * Uses DATABASE_URL / REDIS_URL when set, else the embedded defaults. Loopback only, bounded in time.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import postgres from 'postgres'
+import WebSocket from 'ws'
+import { startNodeHost } from '../local-runtime/node/host.ts'
+
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '8' }, concurrency: { type: 'string', default: '8' } },
+})
+const seconds = Math.min(60, Math.max(2, Number(values.seconds)))
+const concurrency = Math.min(64, Math.max(1, Number(values.concurrency)))
+
+const q = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length ? s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]! : NaN
+}
+const fmt = (n: number) => `${n.toFixed(1)} ms`
+
+const main = async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'nexus-bench-cortex-'))
+  const schema = `bench_cortex_${Date.now()}`
+  const env: Record<string, string> = {
+    PORT: '0',
+    NEXUS_DATA_DIR: dataDir,
+    NEXUS_DB_SCHEMA: schema,
+    NEXUS_BUS_PREFIX: `${schema}:`,
+    OLLAMA_BASE_URL: 'http://127.0.0.1:9',
+    LOG_LEVEL: 'warn',
+    NEXUS_ADMIN_PASSWORD: 'bench-admin-password',
+    NEXUS_LOGIN_RATE_LIMIT: '100000',
+    NEXUS_VERIFY_RATE_LIMIT: '1000000',
+  }
+  if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL
+  if (process.env.REDIS_URL) env.REDIS_URL = process.env.REDIS_URL
+  const host = await startNodeHost({ env, groups: ['auth', 'cortex', 'ops'] })
+  const api = async (method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(host.url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    })
+    const text = await res.text()
+    if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${text}`)
+    return text ? JSON.parse(text) : null
+  }
+  const login = await fetch(`${host.url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: 'bench-admin-password' }),
+  })
+  const token = ((await login.json()) as { access_token: string }).access_token
+  await api('POST', '/api/v1/agents/register', token, { agent_id: 'bench-agent' })
+
+  // One WebSocket sees every completion, as a dashboard would.
+  const waiting = new Map<string, () => void>()
+  const ws = new WebSocket(`${host.url.replace('http', 'ws')}/api/v1/events/ws?type=command_completed`, {
+    headers: { authorization: `Bearer ${token}` },
+  })
+  ws.on('message', (d) => {
+    const ev = JSON.parse(d.toString()) as { command_id?: string }
+    if (ev.command_id) waiting.get(ev.command_id)?.()
+  })
+  await new Promise((r) => ws.once('open', r))
+
+  const cycle = async () => {
+    const t0 = performance.now()
+    const created = await api('POST', '/api/v1/commands', token, { text: 'bench', agent_id: 'bench-agent' })
+    const received = new Promise<void>((r) => waiting.set(created.command_id, r))
+    // Claims take the oldest queued command, not necessarily this one: each cycle completes what it got.
+    const claimed = await api('POST', '/api/v1/agents/bench-agent/commands/claim', token)
+    if (claimed) await api('POST', `/api/v1/commands/${claimed.command_id}/complete`, token, { result: 'ok' })
+    await received
+    waiting.delete(created.command_id)
+    return performance.now() - t0
+  }
+
+  // Saturation: `concurrency` loops for `seconds`.
+  const sat: number[] = []
+  const until = performance.now() + seconds * 1000
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) sat.push(await cycle())
+    }),
+  )
+  const rate = sat.length / seconds
+
+  // Fixed rates (open loop): latency when the system is not saturated.
+  const fixed: Array<{ rps: number; lat: number[] }> = []
+  for (const rps of [Math.max(5, Math.round(rate * 0.25)), Math.max(10, Math.round(rate * 0.5))]) {
+    const lat: number[] = []
+    const n = Math.round(rps * Math.min(5, seconds))
+    const jobs: Promise<void>[] = []
+    const start = performance.now()
+    for (let i = 0; i < n; i++) {
+      const due = start + (i * 1000) / rps
+      await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())))
+      jobs.push(cycle().then((ms) => void lat.push(ms)))
+    }
+    await Promise.all(jobs)
+    fixed.push({ rps, lat })
+  }
+  ws.close()
+
+  // Raw PostgreSQL: the same three transactions, directly, same concurrency and duration.
+  const dbUrl = host.services.config.DATABASE_URL
+  const sql = dbUrl
+    ? postgres(dbUrl, { max: concurrency, onnotice: () => undefined })
+    : (host.services.db.sql as unknown as postgres.Sql) // embedded: through the same wire server
+  const t = (name: string) => sql(`${schema}.${name}`)
+  const lock = async (tx: postgres.TransactionSql) => tx`select pg_advisory_xact_lock(7337002, hashtext(${schema}))`
+  const event = (tx: postgres.TransactionSql, type: string, id: string) =>
+    tx`insert into ${t('events')} (type, command_id, agent_id, payload) values (${type}, ${id}, 'bench-agent', ${tx.json({ status: type })})`
+  const raw: number[] = []
+  const rawUntil = performance.now() + seconds * 1000
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < rawUntil) {
+        const t0 = performance.now()
+        const id = await sql.begin(async (tx) => {
+          const [row] = await tx`insert into ${t('commands')} (text, agent_id) values ('bench', 'bench-agent') returning command_id`
+          await lock(tx)
+          await event(tx, 'command_created', row!.command_id)
+          return row!.command_id as string
+        })
+        const claimedId = await sql.begin(async (tx) => {
+          const [row] = await tx`
+            update ${t('commands')} c set status = 'dispatched', lease_token = gen_random_uuid(),
+              lease_expires_at = now() + interval '60 seconds', attempts = attempts + 1, dispatched_at = now()
+            where c.command_id = (select command_id from ${t('commands')} where agent_id = 'bench-agent' and status = 'queued'
+              and available_at <= now() order by priority desc, seq limit 1 for update skip locked)
+            returning c.command_id`
+          if (row) {
+            await lock(tx)
+            await event(tx, 'command_dispatched', row.command_id)
+          }
+          return row?.command_id as string | undefined
+        })
+        if (claimedId)
+          await sql.begin(async (tx) => {
+            await tx`select * from ${t('commands')} where command_id = ${claimedId} for update`
+            await tx`update ${t('commands')} set status = 'completed', result = 'ok', finished_at = now() where command_id = ${claimedId}`
+            await lock(tx)
+            await event(tx, 'command_completed', claimedId)
+          })
+        void id
+        raw.push(performance.now() - t0)
+      }
+    }),
+  )
+  const rawRate = raw.length / seconds
+
+  console.log(`database: ${dbUrl ? 'PostgreSQL (DATABASE_URL)' : 'embedded PGlite'}; bus: ${process.env.REDIS_URL ? 'Redis' : 'in-process'}; concurrency ${concurrency}; ${seconds} s per phase`)
+  console.log('')
+  console.log('| measure | commands/s | p50 | p99 |')
+  console.log('| --- | --- | --- | --- |')
+  console.log(`| raw PostgreSQL, same statements (baseline) | ${rawRate.toFixed(0)} | ${fmt(q(raw, 0.5))} | ${fmt(q(raw, 0.99))} |`)
+  console.log(`| NEXUS end to end, saturated | ${rate.toFixed(0)} (${((rate / rawRate) * 100).toFixed(0)}% of raw) | ${fmt(q(sat, 0.5))} | ${fmt(q(sat, 0.99))} |`)
+  for (const f of fixed) console.log(`| NEXUS end to end at ${f.rps}/s | ${f.rps} | ${fmt(q(f.lat, 0.5))} | ${fmt(q(f.lat, 0.99))} |`)
+
+  if (dbUrl) await sql.end()
+  await host.services.db.sql.unsafe(`drop schema if exists "${schema}" cascade`)
+  await host.close()
+  rmSync(dataDir, { recursive: true, force: true })
+}
+
+await main()

@@ -1,0 +1,75 @@
+/**
+ * The load side of bench/gateway.ts, in a process of its own: the Ollama double and the load generator,
+ * so the Node host being measured has its own event loop. Driven over IPC: it sends `{url}` once the
+ * double listens, then answers each `{run}` with the timings.
+ */
+import { startOllamaDouble } from '../test/support/ollama-double.ts'
+
+export interface RunSpec {
+  url: string
+  body: string
+  headers: Record<string, string>
+  stream: boolean
+  concurrency: number
+  count: number
+  /** Stop after this long even if `count` is not reached. */
+  capMs: number
+  /** Alternate streamed and whole requests (the memory phase). */
+  mixed?: boolean
+}
+
+export type ToLoad = { run: RunSpec; id: number } | { stop: true }
+export type FromLoad = { url: string } | { id: number; times: number[]; seconds: number; errors: number }
+
+/** One request; ms to the end of the answer (whole) or to its first body byte (stream). */
+const once = async (spec: RunSpec, stream: boolean): Promise<number> => {
+  const t0 = performance.now()
+  const body = stream === spec.stream ? spec.body : spec.body.replace(/"stream":(true|false)/, `"stream":${stream}`)
+  const res = await fetch(spec.url, { method: 'POST', headers: spec.headers, body })
+  if (res.status !== 200) throw new Error(`answered ${res.status}: ${(await res.text()).slice(0, 200)}`)
+  if (!stream) {
+    await res.arrayBuffer()
+    return performance.now() - t0
+  }
+  const reader = res.body!.getReader()
+  await reader.read()
+  const ttfb = performance.now() - t0
+  while (!(await reader.read()).done);
+  return ttfb
+}
+
+const run = async (spec: RunSpec) => {
+  const times: number[] = []
+  let errors = 0
+  let issued = 0
+  const t0 = performance.now()
+  const deadline = t0 + spec.capMs
+  await Promise.all(
+    Array.from({ length: spec.concurrency }, async () => {
+      while (issued < spec.count && performance.now() < deadline) {
+        const stream = spec.mixed ? issued % 2 === 1 : spec.stream
+        issued++
+        try {
+          const t = await once(spec, stream)
+          if (!spec.mixed) times.push(t)
+        } catch {
+          errors++
+        }
+      }
+    }),
+  )
+  return { times, seconds: (performance.now() - t0) / 1000, errors }
+}
+
+const double = await startOllamaDouble()
+double.record = false
+double.defaultScript = { text: ['ok'] }
+const send = (m: FromLoad) => process.send!(m)
+process.on('message', async (m: ToLoad) => {
+  if ('stop' in m) {
+    await double.close()
+    process.exit(0)
+  }
+  send({ id: m.id, ...(await run(m.run)) })
+})
+send({ url: double.url })

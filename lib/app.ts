@@ -1,0 +1,240 @@
+/**
+ * The function wrapper: turns a Hono app into a deployable `{ fetch }` with the shared middleware
+ * (request id, services, CORS, body limit, metrics, logging) and the one error renderer.
+ */
+import { Hono, type Context, type MiddlewareHandler } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import type { z } from 'zod'
+import type { AuthUser } from './auth/types.ts'
+import { ConfigError } from './env.ts'
+import { ApiError, renderError, toApiError } from './errors.ts'
+import { httpMetrics } from './metrics.ts'
+import { servicesFor, type Bindings, type ExecutionContextLike, type Services } from './services.ts'
+
+export interface AppVariables {
+  requestId: string
+  services: Services
+  functionName: string
+  /** Set by requireAuth / requireRole (lib/auth/middleware.ts) once the access token verified. */
+  user?: AuthUser
+}
+export type AppEnv = { Bindings: Bindings; Variables: AppVariables }
+export type AppContext = Context<AppEnv>
+
+export interface NexusFunction {
+  readonly name: string
+  fetch(request: Request, env: Bindings, ctx: ExecutionContextLike): Promise<Response>
+  /** The routes the function's app declares, for checks against workers.config.ts. */
+  readonly routes: ReadonlyArray<{ method: string; path: string }>
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+const requestIdOf = (req: Request) => {
+  const given = req.headers.get('x-request-id')
+  return given && REQUEST_ID.test(given) ? given : crypto.randomUUID()
+}
+
+const corsHeaders = (origin: string | null, allowed: string[]): Record<string, string> | undefined => {
+  if (!origin || allowed.length === 0) return undefined
+  const ok = allowed.includes('*') || allowed.includes(origin)
+  if (!ok) return undefined
+  return {
+    'access-control-allow-origin': allowed.includes('*') ? '*' : origin,
+    'access-control-expose-headers': 'x-request-id, retry-after',
+    vary: 'Origin',
+  }
+}
+
+const errorResponse = (c: AppContext, err: unknown) => {
+  let apiError: ApiError
+  if (err instanceof HTTPException) {
+    apiError =
+      err.status >= 500
+        ? new ApiError(err.status, 'INTERNAL', 'Internal server error', { cause: err })
+        : new ApiError(err.status, err.status === 413 ? 'BODY_TOO_LARGE' : 'INVALID_REQUEST', err.message || 'Bad request')
+  } else if (err instanceof ConfigError) {
+    apiError = new ApiError(500, 'CONFIG_INVALID', 'The server is misconfigured', { cause: err })
+  } else {
+    apiError = toApiError(err)
+  }
+  const requestId = c.get('requestId') ?? crypto.randomUUID()
+  if (apiError.status >= 500) {
+    const log = c.get('services')?.log
+    const fields = { requestId, function: c.get('functionName'), code: apiError.code, err: apiError.cause ?? apiError }
+    if (log) log.error('request failed', fields)
+    else console.error(JSON.stringify({ level: 'error', msg: 'request failed', requestId, code: apiError.code }))
+  }
+  const cors = corsHeaders(c.req.header('origin') ?? null, c.get('services')?.config.NEXUS_CORS_ORIGINS ?? [])
+  const res = renderError(apiError, requestId, cors)
+  // The body was not read to the end: close the connection, or a keep-alive client reuses a socket the
+  // server is about to drop (RFC 9112 §9.6). Runtimes that manage connections themselves ignore this.
+  if (apiError.status === 413) res.headers.set('connection', 'close')
+  return res
+}
+
+/**
+ * Reads to the end (and drops) a request body nobody read, e.g. a POST refused with 401 before parsing.
+ * workerd otherwise closes the keep-alive connection, and a client that reuses it fails ("other side
+ * closed"). Returns false when the body was over the limit or broken: then the connection must close.
+ */
+const drainUnread = async (req: Request, limit: number): Promise<boolean> => {
+  if (!req.body || req.bodyUsed) return true
+  let size = 0
+  try {
+    const reader = req.body.getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return true
+      size += value.byteLength
+      if (size > limit) {
+        await reader.cancel().catch(() => undefined)
+        return false
+      }
+    }
+  } catch {
+    return false
+  }
+}
+
+/** Shared middleware, applied once to every function. */
+const shared = (name: string): MiddlewareHandler<AppEnv> =>
+  async function nexusShared(c, next) {
+    const started = performance.now()
+    const requestId = requestIdOf(c.req.raw)
+    c.set('requestId', requestId)
+    c.set('functionName', name)
+    const { services, release } = await servicesFor(c.env ?? {})
+    c.set('services', services)
+    const { config } = services
+    const cors = corsHeaders(c.req.header('origin') ?? null, config.NEXUS_CORS_ORIGINS)
+    try {
+      if (c.req.method === 'OPTIONS' && cors && c.req.header('access-control-request-method')) {
+        c.res = new Response(null, {
+          status: 204,
+          headers: {
+            ...cors,
+            'access-control-allow-methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+            'access-control-allow-headers':
+              c.req.header('access-control-request-headers') ?? 'authorization, content-type, x-request-id',
+            'access-control-max-age': '600',
+            'x-request-id': requestId,
+          },
+        })
+        return
+      }
+      const length = c.req.header('content-length')
+      if (length !== undefined && Number(length) > config.NEXUS_MAX_BODY_BYTES)
+        throw new ApiError(413, 'BODY_TOO_LARGE', `The request body is over the limit of ${config.NEXUS_MAX_BODY_BYTES} bytes`)
+      await next()
+    } catch (err) {
+      c.res = errorResponse(c, err)
+    } finally {
+      if (release) (c.executionCtx as ExecutionContextLike).waitUntil(release().catch(() => undefined))
+      const route = c.req.routePath && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched'
+      const labels = { function: name, method: c.req.method, route }
+      const m = httpMetrics(services.metrics)
+      m.requests.inc({ ...labels, status: c.res.status })
+      m.latency.observe((performance.now() - started) / 1000, labels)
+    }
+    const extra: Record<string, string> = { 'x-request-id': requestId, ...cors }
+    if (!(await drainUnread(c.req.raw, services.config.NEXUS_MAX_BODY_BYTES))) extra.connection = 'close'
+    try {
+      for (const [k, v] of Object.entries(extra)) c.res.headers.set(k, v)
+    } catch {
+      // A response passed through from fetch() has immutable headers: copy it once.
+      const res = new Response(c.res.body, c.res)
+      for (const [k, v] of Object.entries(extra)) res.headers.set(k, v)
+      c.res = res
+    }
+  }
+
+/**
+ * Wraps a function's Hono app as `{ fetch }`, deployable alone on workerd or mounted by the Node host.
+ * A handler never renders an error itself: it throws {@link ApiError}, rendered here.
+ */
+export const defineFunction = (name: string, app: Hono<AppEnv>): NexusFunction => {
+  const outer = new Hono<AppEnv>()
+  outer.use('*', shared(name))
+  outer.route('/', app)
+  outer.notFound((c) => {
+    throw new ApiError(404, 'NOT_FOUND', `No route for ${c.req.method} ${new URL(c.req.url).pathname}`)
+  })
+  outer.onError((err, c) => errorResponse(c, err))
+  // Hono lists a route once per handler (middleware included): keep each method and path once.
+  const routes = [...new Map(app.routes.filter((r) => r.method !== 'ALL').map((r) => [`${r.method} ${r.path}`, r])).values()].map(
+    (r) => ({ method: r.method, path: r.path }),
+  )
+  return {
+    name,
+    routes,
+    fetch: async (request, env, ctx) => {
+      try {
+        return await outer.fetch(request, env, ctx as never)
+      } catch (err) {
+        // Only reached when the wrapper itself failed before Hono's error handler could run.
+        const apiError = err instanceof ApiError ? err : toApiError(err)
+        return renderError(apiError, requestIdOf(request))
+      }
+    },
+  }
+}
+
+/** Reads a request body as text, enforcing the size limit whether or not Content-Length was sent. */
+export const readBody = async (c: AppContext): Promise<string> => {
+  const limit = c.get('services').config.NEXUS_MAX_BODY_BYTES
+  const body = c.req.raw.body
+  if (!body) return ''
+  const reader = body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined)
+      throw new ApiError(413, 'BODY_TOO_LARGE', `The request body is over the limit of ${limit} bytes`)
+    }
+    chunks.push(value)
+  }
+  const all = new Uint8Array(size)
+  let offset = 0
+  for (const ch of chunks) {
+    all.set(ch, offset)
+    offset += ch.byteLength
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(all)
+  } catch {
+    throw new ApiError(400, 'INVALID_ENCODING', 'The request body is not valid UTF-8')
+  }
+}
+
+const describeIssue = (issue: z.core.$ZodIssue) => {
+  const path = issue.path.map(String).join('.')
+  return { path, message: path ? `${path}: ${issue.message}` : issue.message }
+}
+
+/** Parses and validates a JSON body with a zod schema; every failure is a 4xx in the envelope. */
+export const jsonBody = async <S extends z.ZodType>(c: AppContext, schema: S): Promise<z.infer<S>> => {
+  const type = c.req.header('content-type') ?? ''
+  if (!/^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i.test(type))
+    throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'The request body must be JSON (Content-Type: application/json)')
+  const text = await readBody(c)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw new ApiError(400, 'INVALID_JSON', 'The request body is not valid JSON')
+  }
+  return parseWith(schema, value)
+}
+
+/** Validates any value (query, params, body) with a zod schema, failing with a 400 that names the field. */
+export const parseWith = <S extends z.ZodType>(schema: S, value: unknown): z.infer<S> => {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  const first = describeIssue(result.error.issues[0]!)
+  throw new ApiError(400, 'VALIDATION_FAILED', first.message, { param: first.path || null })
+}

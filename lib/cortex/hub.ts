@@ -1,0 +1,161 @@
+/**
+ * The event hub: one per process (Node) or per connection (workerd). It follows the event log in id
+ * order, woken by `nexus:events` on the bus and by a poll as a safety net, and fans events out to
+ * listeners. A listener resumes after any id: it reads the log up to the present, then goes live,
+ * so it sees every event exactly once, in order, across reconnects and bus outages.
+ */
+import type { Services } from '../services.ts'
+import { EVENTS_CHANNEL, lastEventId, listEvents, toWire, type WireEvent } from './events.ts'
+
+export interface HubListener {
+  /** Called for each event after the listener's cursor, in id order. */
+  onEvent(event: WireEvent): void
+  /** Only these types (all when absent). */
+  types?: Set<string>
+}
+
+export interface EventHub {
+  /** Catches up from `after` and then delivers live events; resolves once caught up. Returns an unsubscribe. */
+  subscribe(after: number, listener: HubListener): Promise<() => void>
+  /** Asks for a log read now (e.g. after this process wrote events). */
+  poke(): void
+  close(): Promise<void>
+}
+
+interface Entry {
+  listener: HubListener
+  cursor: number
+  live: boolean
+  buffer: WireEvent[]
+}
+
+const POLL_MS = 1000
+const PAGE = 500
+
+/** Creates a hub over the services' database and bus. It runs only while it has listeners. */
+export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, pollMs = POLL_MS): EventHub => {
+  const { db, bus, log } = services
+  const entries = new Set<Entry>()
+  let head = -1 // the last id this hub has read from the log; -1 until started
+  let started: Promise<void> | undefined
+  let timer: ReturnType<typeof setInterval> | undefined
+  let unsubscribeBus: (() => Promise<void>) | undefined
+  let reading: Promise<void> | undefined
+  let again = false
+
+  const deliver = (entry: Entry, ev: WireEvent) => {
+    if (ev.id <= entry.cursor) return
+    entry.cursor = ev.id
+    if (entry.listener.types && !entry.listener.types.has(ev.type)) return
+    try {
+      entry.listener.onEvent(ev)
+    } catch (err) {
+      log.warn('event listener failed', { err })
+    }
+  }
+
+  // Reads the log past `head` and hands each event to every live listener; coalesces concurrent calls.
+  const read = (): Promise<void> => {
+    if (reading) {
+      again = true
+      return reading
+    }
+    reading = (async () => {
+      do {
+        again = false
+        for (;;) {
+          const rows = await listEvents(db, { after: head, limit: PAGE })
+          for (const row of rows) {
+            const ev = toWire(row)
+            head = ev.id
+            for (const e of entries) {
+              if (e.live) deliver(e, ev)
+              else e.buffer.push(ev)
+            }
+          }
+          if (rows.length < PAGE) break
+        }
+      } while (again)
+    })()
+      .catch((err) => log.warn('event log read failed; retrying on the next poll', { err }))
+      .finally(() => {
+        reading = undefined
+      })
+    return reading
+  }
+
+  const start = () =>
+    (started ??= (async () => {
+      head = await lastEventId(db)
+      timer = setInterval(() => void read(), pollMs)
+      try {
+        const sub = await bus.subscribe([EVENTS_CHANNEL], () => void read())
+        unsubscribeBus = () => sub.close()
+      } catch (err) {
+        // Without the bus, the poll alone keeps listeners current (within pollMs).
+        log.warn('event bus subscription failed; following the log by polling', { err })
+      }
+    })().catch((err) => {
+      started = undefined
+      throw err
+    }))
+
+  const stop = async () => {
+    if (!started) return
+    clearInterval(timer)
+    timer = undefined
+    const unsub = unsubscribeBus
+    unsubscribeBus = undefined
+    started = undefined
+    head = -1
+    await unsub?.().catch(() => undefined)
+  }
+
+  return {
+    async subscribe(after, listener) {
+      await start()
+      const entry: Entry = { listener, cursor: Math.max(0, after), live: false, buffer: [] }
+      entries.add(entry)
+      try {
+        // Catch up from the log up to (at least) the hub's head; live events meanwhile are buffered.
+        for (;;) {
+          const rows = await listEvents(db, { after: entry.cursor, limit: PAGE })
+          for (const row of rows) deliver(entry, toWire(row))
+          if (rows.length < PAGE && entry.cursor >= head) break
+          if (rows.length === 0) break
+        }
+        entry.live = true
+        for (const ev of entry.buffer.splice(0)) deliver(entry, ev)
+      } catch (err) {
+        entries.delete(entry)
+        throw err
+      }
+      return () => {
+        entries.delete(entry)
+        if (entries.size === 0) void stop()
+      }
+    },
+    poke() {
+      if (started) void read()
+    },
+    async close() {
+      entries.clear()
+      await stop()
+    },
+  }
+}
+
+const hubs = new WeakMap<object, EventHub>()
+
+/**
+ * The hub for these services: shared by every request of a long-lived host (the services object is
+ * the same), one per request where services are made per request.
+ */
+export const eventHub = (services: Services): EventHub => {
+  let hub = hubs.get(services)
+  if (!hub) {
+    hub = createEventHub(services)
+    hubs.set(services, hub)
+  }
+  return hub
+}

@@ -1,0 +1,105 @@
+/** `npm start` as a user runs it: embedded defaults, reuse of the data on a second start, SIGTERM, bad env. */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, describe, expect, inject, it } from 'vitest'
+import { migrations } from '../../lib/db/migrations.ts'
+import { freePort, spawnHost, waitFor200 } from '../support/process.ts'
+
+const dataDir = mkdtempSync(join(tmpdir(), 'nexus-start-'))
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
+
+const logLines = (out: string) =>
+  out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+
+describe('npm start with nothing else running', () => {
+  it('serves /health within 30 s on PGlite and the in-process bus, and drains on SIGTERM with exit 0', async () => {
+    const port = await freePort()
+    const started = spawnHost({ PORT: String(port), NEXUS_DATA_DIR: dataDir, OLLAMA_BASE_URL: 'http://127.0.0.1:9' })
+    const res = await waitFor200(`http://127.0.0.1:${port}/health`, 30_000, started)
+    const body = await res.json()
+    expect(body.checks.database).toMatchObject({ status: 'ok', driver: 'pglite' })
+    expect(body.checks.redis).toMatchObject({ status: 'ok', driver: 'memory' })
+    started.child.kill('SIGTERM')
+    expect(await started.exited).toBe(0)
+    const lines = logLines(started.output())
+    expect(lines.find((l) => l.msg === 'migrations applied')).toMatchObject({ applied: migrations.map((m) => m.version) })
+    expect(lines.some((l) => l.msg === 'stopped')).toBe(true)
+  })
+
+  it('reuses the data on a second start without migrating again', { timeout: 120_000 }, async () => {
+    const port = await freePort()
+    const started = spawnHost({ PORT: String(port), NEXUS_DATA_DIR: dataDir, OLLAMA_BASE_URL: 'http://127.0.0.1:9' })
+    await waitFor200(`http://127.0.0.1:${port}/health/ready`, 30_000, started)
+    started.child.kill('SIGTERM')
+    expect(await started.exited).toBe(0)
+    const lines = logLines(started.output())
+    expect(lines.find((l) => l.msg === 'schema is current')).toMatchObject({ applied: [] })
+    expect(lines.some((l) => l.msg === 'migrations applied')).toBe(false)
+  })
+
+  it('finishes a request in flight when SIGTERM arrives, then exits 0', async () => {
+    // A slow "Ollama" keeps GET /health busy for ~800 ms: long enough to signal mid-request.
+    const slow = createServer((_req, res) => setTimeout(() => res.end('{"version":"0.0.0"}'), 800))
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r))
+    const ollama = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`
+    const port = await freePort()
+    const started = spawnHost({
+      PORT: String(port),
+      DATABASE_URL: inject('databaseUrl'),
+      NEXUS_DB_SCHEMA: `t_drain_${Date.now()}`,
+      NEXUS_DATA_DIR: dataDir,
+      OLLAMA_BASE_URL: ollama,
+    })
+    await waitFor200(`http://127.0.0.1:${port}/health/live`, 30_000, started)
+    const inFlight = fetch(`http://127.0.0.1:${port}/health`)
+    await new Promise((r) => setTimeout(r, 200))
+    started.child.kill('SIGTERM')
+    const res = await inFlight
+    expect(res.status).toBe(200)
+    expect((await res.json()).checks.ollama.status).toBe('ok')
+    expect(await started.exited).toBe(0)
+    await new Promise((r) => slow.close(r))
+  })
+
+  it.each([
+    [{ PORT: 'abc' }, /^nexus: cannot start: PORT: must be a whole number$/m],
+    [{ OLLAMA_BASE_URL: 'https://api.openai.com' }, /^nexus: cannot start: OLLAMA_BASE_URL: upstream "api.openai.com" is not loopback/m],
+    [{ DATABASE_URL: 'mysql://x' }, /^nexus: cannot start: DATABASE_URL: must be a PostgreSQL URL/m],
+  ])('stops at once on bad env %o with one line naming the variable', async (env, line) => {
+    const started = spawnHost({ NEXUS_DATA_DIR: dataDir, ...env })
+    expect(await started.exited).toBe(1)
+    expect(started.output()).toMatch(line)
+    expect(started.output()).not.toMatch(/\n\s+at /) // no stack trace
+  })
+})
+
+describe('npm run dev:workerd', () => {
+  it('serves /health and /metrics from workerd, then exits 0 on SIGTERM', { timeout: 150_000 }, async () => {
+    const port = await freePort()
+    const started = spawnHost(
+      {
+        PORT: String(port),
+        DATABASE_URL: inject('databaseUrl'),
+        NEXUS_DB_SCHEMA: `t_wd_${Date.now()}`,
+        NEXUS_DATA_DIR: dataDir,
+        OLLAMA_BASE_URL: 'http://127.0.0.1:9',
+      },
+      'local-runtime/workerd/main.ts',
+    )
+    const health = await waitFor200(`http://127.0.0.1:${port}/health`, 120_000, started)
+    expect((await health.json()).checks.database.status).toBe('ok')
+    // Metrics on workerd are per isolate: the first scrape is the metrics worker's first request.
+    await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`)
+    expect(metrics.status).toBe(200)
+    expect(await metrics.text()).toMatch(/^# TYPE cortex_request_count counter$/m)
+    started.child.kill('SIGTERM')
+    expect(await started.exited).toBe(0)
+  })
+})
