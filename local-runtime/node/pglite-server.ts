@@ -6,6 +6,9 @@
  * and queries fail with `portal "" does not exist`. Here a connection's messages run as one atomic
  * group up to each Sync (or simple Query), and a connection that leaves a transaction open owns the
  * session until it ends it, so nothing interleaves inside an extended-protocol exchange or a transaction.
+ * A connection that flushes without syncing (postgres.js: Parse + Describe + Flush, then Bind + Execute +
+ * Sync once it has the types) also keeps the session until its Sync: its unnamed statement would
+ * otherwise be replaced by another client's, or another client's messages would run in its error state.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import type { PGlite } from '@electric-sql/pglite'
@@ -21,6 +24,8 @@ const ROLLBACK = (() => {
   text.copy(msg, 5)
   return new Uint8Array(msg)
 })()
+const SYNC = new Uint8Array([0x53, 0, 0, 0, 4])
+const FLUSH = 0x48 // 'H'
 // Messages after which the backend answers: a group ends here.
 const GROUP_END = new Set(['S', 'Q', 'H'])
 
@@ -33,6 +38,8 @@ export interface PgliteServer {
 interface Connection {
   socket: Socket
   id: number
+  /** Its last group ended in Flush, not Sync: it is mid-exchange and keeps the session until it syncs. */
+  awaitingSync: boolean
 }
 
 /** Starts serving `db` on `host:port` (port 0 = a free port). */
@@ -68,10 +75,10 @@ export const servePglite = async (db: PGlite, options: { host?: string; port?: n
         const item = queue.splice(i, 1)[0]!
         try {
           await db.runExclusive(item.work)
-          owner = db.isInTransaction() ? item.conn : null
+          owner = db.isInTransaction() || item.conn.awaitingSync ? item.conn : null
           item.done()
         } catch (err) {
-          owner = db.isInTransaction() ? item.conn : null
+          owner = db.isInTransaction() || item.conn.awaitingSync ? item.conn : null
           item.done(err)
         }
       }
@@ -85,6 +92,7 @@ export const servePglite = async (db: PGlite, options: { host?: string; port?: n
 
   const run = (conn: Connection, group: Uint8Array[]) =>
     schedule(conn, async () => {
+      conn.awaitingSync = group.length > 0 && group[group.length - 1]![0] === FLUSH
       for (const message of group)
         await db.execProtocolRawStream(message, {
           onRawData: (data) => {
@@ -93,15 +101,18 @@ export const servePglite = async (db: PGlite, options: { host?: string; port?: n
         })
     })
 
-  // A client gone mid-transaction must not leave the single session stuck in it.
+  // A client gone mid-exchange or mid-transaction must not leave the single session stuck in it.
   const release = (conn: Connection) =>
     schedule(conn, async () => {
       // Raw protocol, not db.exec: that takes runExclusive's lock, which this work already holds.
-      if (owner === conn && db.isInTransaction()) await db.execProtocolRawStream(ROLLBACK, { onRawData: () => undefined })
+      const discard = { onRawData: () => undefined }
+      if (conn.awaitingSync) await db.execProtocolRawStream(SYNC, discard)
+      conn.awaitingSync = false
+      if (owner === conn && db.isInTransaction()) await db.execProtocolRawStream(ROLLBACK, discard)
     }).catch(() => undefined)
 
   const onConnection = (socket: Socket) => {
-    const conn: Connection = { socket, id: nextId++ }
+    const conn: Connection = { socket, id: nextId++, awaitingSync: false }
     // Replies are small and written in pieces: without this, Nagle + delayed ACK add ~40 ms a round trip.
     socket.setNoDelay(true)
     sockets.add(socket)

@@ -2,7 +2,8 @@
  * Bundles each function of workers.config.ts (and the router that fronts them) into one ES module
  * for workerd, with esbuild. `npm run build:workerd` writes them to .build/workerd/.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { builtinModules } from 'node:module'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -44,9 +45,77 @@ const options = (entry: esbuild.BuildOptions): esbuild.BuildOptions => ({
   minify: true,
   legalComments: 'none',
   write: false,
+  metafile: true,
   logLevel: 'warning',
   absWorkingDir: root,
 })
+
+// A bundle cache under .build/workerd-cache/: each entry keeps the code and the content hash of every
+// file esbuild read for it, and is used only while every one of those files is unchanged. Tests start
+// dozens of workerd hosts; without it each one re-bundles every function (seconds of CPU apiece).
+const cacheDir = join(root, '.build', 'workerd-cache')
+const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex')
+// The bundler's own settings are part of every key: this file's text.
+const builderHash = sha(readFileSync(fileURLToPath(import.meta.url)))
+type Memo = Map<string, string | null>
+const hashFile = (fileHashes: Memo, path: string) => {
+  let h = fileHashes.get(path)
+  if (h === undefined) {
+    try {
+      h = sha(readFileSync(join(root, path)))
+    } catch {
+      h = null
+    }
+    fileHashes.set(path, h)
+  }
+  return h
+}
+interface CacheEntry {
+  inputs: Record<string, string>
+  code: string
+}
+const cached = (key: string, memo: Memo): string | undefined => {
+  if (process.env.NEXUS_BUILD_CACHE === 'off') return undefined
+  try {
+    const entry = JSON.parse(readFileSync(join(cacheDir, `${key}.json`), 'utf8')) as CacheEntry
+    for (const [path, hash] of Object.entries(entry.inputs)) if (hashFile(memo, path) !== hash) return undefined
+    return entry.code
+  } catch {
+    return undefined
+  }
+}
+const store = (key: string, code: string, metafile: esbuild.Metafile | undefined, memo: Memo) => {
+  if (process.env.NEXUS_BUILD_CACHE === 'off' || !metafile) return
+  const inputs: Record<string, string> = {}
+  for (const path of Object.keys(metafile.inputs)) {
+    if (path.startsWith('<stdin>')) continue
+    const hash = hashFile(memo, path)
+    if (hash === null) return // a virtual or vanished input: do not cache what cannot be checked
+    inputs[path] = hash
+  }
+  try {
+    mkdirSync(cacheDir, { recursive: true })
+    const tmp = join(cacheDir, `${key}.${process.pid}.tmp`)
+    writeFileSync(tmp, JSON.stringify({ inputs, code } satisfies CacheEntry))
+    renameSync(tmp, join(cacheDir, `${key}.json`)) // atomic: parallel test workers never read half a file
+  } catch {
+    // A read-only tree builds every time; nothing else changes.
+  }
+}
+
+/**
+ * Bundles with esbuild, through the cache; `what` identifies the entry (a path, or stdin's text).
+ * `memo` holds file hashes for one build pass, so files shared by every bundle are read once.
+ */
+const bundle = async (what: string, entry: esbuild.BuildOptions, memo: Memo = new Map()): Promise<string> => {
+  const key = sha(`${esbuild.version}\n${builderHash}\n${what}`).slice(0, 32)
+  const hit = cached(key, memo)
+  if (hit !== undefined) return hit
+  const out = await esbuild.build(options(entry))
+  const code = out.outputFiles![0]!.text
+  store(key, code, out.metafile, new Map()) // hashed after the build: what esbuild read is what is kept
+  return code
+}
 
 export interface BuiltWorker {
   name: string
@@ -55,14 +124,13 @@ export interface BuiltWorker {
 }
 
 /** Bundles one function. */
-export const buildFunction = async (spec: FunctionSpec): Promise<BuiltWorker> => {
-  const out = await esbuild.build(options({ entryPoints: [join(root, spec.file)] }))
-  const code = out.outputFiles![0]!.text
+export const buildFunction = async (spec: FunctionSpec, memo?: Memo): Promise<BuiltWorker> => {
+  const code = await bundle(spec.file, { entryPoints: [join(root, spec.file)] }, memo)
   return { name: spec.name, code, bytes: Buffer.byteLength(code) }
 }
 
 /** Bundles the router worker that fronts the given functions through service bindings. */
-export const buildRouter = async (served: FunctionSpec[]): Promise<BuiltWorker> => {
+export const buildRouter = async (served: FunctionSpec[], memo?: Memo): Promise<BuiltWorker> => {
   const specs = JSON.stringify(served.map((f) => ({ name: f.name, routes: f.routes })))
   const contents = `
 import { createDispatcher } from './lib/dispatch.ts'
@@ -77,16 +145,18 @@ export default {
   },
 }
 `
-  const out = await esbuild.build(
-    options({ stdin: { contents, resolveDir: root, sourcefile: 'router.js', loader: 'js' } }),
-  )
-  const code = out.outputFiles![0]!.text
+  const stdin = { contents, resolveDir: root, sourcefile: 'router.js', loader: 'js' as const }
+  const code = await bundle(contents, { stdin }, memo)
   return { name: 'router', code, bytes: Buffer.byteLength(code) }
 }
 
 /** Bundles every given function and the router, in parallel. */
 export const buildAll = async (served: FunctionSpec[] = [...functions]) => {
-  const [router, ...workers] = await Promise.all([buildRouter(served), ...served.map(buildFunction)])
+  const memo: Memo = new Map()
+  const [router, ...workers] = await Promise.all([
+    buildRouter(served, memo),
+    ...served.map((spec) => buildFunction(spec, memo)),
+  ])
   return { router: router!, workers }
 }
 
