@@ -1,6 +1,6 @@
 /** POST /api/v1/auth/login — exchange a username and password for an RS256 access token. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, type AppContext, type AppEnv } from '../lib/app.ts'
 import {
   assertClientNotLocked,

@@ -1,6 +1,6 @@
 /** POST /api/v1/auth/users (admin) — create a user with a bcrypt-hashed password and roles. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, type AppEnv } from '../lib/app.ts'
 import { authUser, requireRole } from '../lib/auth/middleware.ts'
 import { assertPasswordPolicy } from '../lib/auth/passwords.ts'

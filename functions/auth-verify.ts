@@ -1,6 +1,6 @@
 /** POST /api/v1/auth/verify — check an access token (JSON `{"token"}` or Bearer) and return its claims. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, type AppEnv } from '../lib/app.ts'
 import { bearerToken } from '../lib/auth/middleware.ts'
 import { clientIp, enforceRateLimit } from '../lib/auth/rate-limit.ts'

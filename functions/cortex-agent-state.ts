@@ -1,6 +1,6 @@
 /** An agent's key-value state: GET/PUT/DELETE /api/v1/agents/:agent_id/state[/:key]. Owners write; anyone signed in reads. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, parseWith, type AppEnv } from '../lib/app.ts'
 import { authUser, requireAuth } from '../lib/auth/middleware.ts'
 import {

@@ -1,6 +1,6 @@
 /** Agents: POST /api/v1/agents/register, GET /api/v1/agents[/:agent_id], POST /api/v1/agents/:agent_id/heartbeat. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, parseWith, type AppEnv } from '../lib/app.ts'
 import { authUser, requireAuth, requireRole } from '../lib/auth/middleware.ts'
 import { AgentId, agentForActor, getAgent, listAgents, RegisterBody, registerAgent, touchAgent } from '../lib/cortex/agents.ts'

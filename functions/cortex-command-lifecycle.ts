@@ -1,6 +1,6 @@
 /** An agent's side of a command: claim (long-poll, leased), complete, fail. Only for the agents a user registered. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, parseWith, type AppEnv } from '../lib/app.ts'
 import { authUser, requireAuth } from '../lib/auth/middleware.ts'
 import { AgentId, agentForActor } from '../lib/cortex/agents.ts'

@@ -1,6 +1,6 @@
 /** Commands: POST /api/v1/commands (operators), GET /api/v1/commands[/:id], POST /api/v1/commands/:id/retry. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, parseWith, type AppEnv } from '../lib/app.ts'
 import { authUser, requireAuth, requireRole } from '../lib/auth/middleware.ts'
 import { AgentId } from '../lib/cortex/agents.ts'

@@ -4,7 +4,7 @@
  * order, exactly once. Without either, the stream starts at the present.
  */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, parseWith, type AppEnv } from '../lib/app.ts'
 import { authUser, requireAuth } from '../lib/auth/middleware.ts'
 import { ensureSweeper, sweepIfDue } from '../lib/cortex/commands.ts'

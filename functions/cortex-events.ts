@@ -1,6 +1,6 @@
 /** Events: POST /api/v1/events (post your own event type), GET /api/v1/events?after=&type=&limit= (the log). */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, parseWith, type AppEnv } from '../lib/app.ts'
 import { authUser, requireAuth, requireRole } from '../lib/auth/middleware.ts'
 import { listEvents, publishEvents, SYSTEM_EVENT_TYPES, toWire, withEvents } from '../lib/cortex/events.ts'

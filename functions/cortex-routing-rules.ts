@@ -1,6 +1,6 @@
 /** Routing rules (admin): GET/POST /api/v1/routing-rules, PUT/DELETE /api/v1/routing-rules/:id. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, parseWith, type AppEnv } from '../lib/app.ts'
 import { requireRole } from '../lib/auth/middleware.ts'
 import { createRule, deleteRule, listRules, RuleBody, updateRule } from '../lib/cortex/routing.ts'

@@ -1,6 +1,6 @@
 /** Admin API of model aliases under /api/v1/gateway/aliases: the table in effect, and the rows admins manage. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, type AppContext, type AppEnv } from '../lib/app.ts'
 import { requireGatewayAdmin } from '../lib/ai/caller.ts'
 import { AliasParams, ModelName, PoolName } from '../lib/ai/models-file.ts'

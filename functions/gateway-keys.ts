@@ -1,6 +1,6 @@
 /** Admin API of gateway keys under /api/v1/gateway/keys: create (the key is shown once), list, read, change, revoke. */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, parseWith, type AppContext, type AppEnv } from '../lib/app.ts'
 import { adminCaller, requireGatewayAdmin } from '../lib/ai/caller.ts'
 import { createKey, getKey, keysChanged, listKeys, revokeKey, updateKey } from '../lib/ai/keys.ts'

@@ -3,7 +3,7 @@
  * aggregated per model and/or key per time bucket for charts (`?bucket=hour&group_by=model`).
  */
 import { Hono } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, parseWith, type AppEnv } from '../lib/app.ts'
 import { requireGatewayAdmin } from '../lib/ai/caller.ts'
 import { badRequest } from '../lib/errors.ts'

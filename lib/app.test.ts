@@ -2,7 +2,7 @@
 import { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inject } from 'vitest'
-import { z } from 'zod'
+import * as z from 'zod'
 import { defineFunction, jsonBody, type AppEnv } from './app.ts'
 import { createMemoryBus } from './bus/index.ts'
 import { createDb, migrate, type Db } from './db/index.ts'

@@ -4,7 +4,7 @@
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
-import type { z } from 'zod'
+import type * as z from 'zod'
 import type { AuthUser } from './auth/types.ts'
 import { ConfigError } from './env.ts'
 import { ApiError, renderError, toApiError } from './errors.ts'

@@ -1,5 +1,5 @@
 /** Environment: parsed and validated once with zod; a bad value stops start-up with one clear line. */
-import { z } from 'zod'
+import * as z from 'zod'
 import { parseModelsFile } from './ai/models-file.ts'
 import { parseUpstreams } from './sovereignty.ts'
 

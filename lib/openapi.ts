@@ -4,7 +4,7 @@
  * Served at GET /openapi.json and rendered into docs/API_REFERENCE.md; test/deploy/openapi.test.ts
  * checks each schema here against the function source, so the description cannot drift from the code.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { functions, type FunctionSpec, type Method } from '../workers.config.ts'
 import pkg from '../package.json' with { type: 'json' }
 import * as aiEmbeddings from './ai/embeddings.ts'

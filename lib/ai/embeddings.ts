@@ -1,5 +1,5 @@
 /** Embeddings through the AI SDK's embedding-model interface of the Ollama provider (`/api/embed`), in OpenAI's shape. */
-import { z } from 'zod'
+import * as z from 'zod'
 import { ApiError } from '../errors.ts'
 import { finishRequest, prepareUpstream, type GatewayRequest, type Upstream } from './gateway.ts'
 import { CLIENT_CLOSED, isAbort, toGatewayError } from './upstream-errors.ts'

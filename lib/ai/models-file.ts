@@ -2,7 +2,7 @@
  * The models file (NEXUS_MODELS_FILE, or its JSON content as NEXUS_MODELS_JSON): model aliases, their
  * default parameters, and named host pools. Parsed and validated here, on every runtime.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** An alias or model name as clients send it, e.g. `gpt-4o`, `llama3.2:3b`, `hf.co/org/model:Q4_K_M`. */
 export const ModelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/@+-]{0,199}$/, 'must be a model name (letters, digits and _ . : / @ + -)')

@@ -4,7 +4,7 @@
  * provider implements), and the response and chunk shapes the official SDKs parse.
  */
 import type { OllamaProvider } from 'ollama-ai-provider-v2'
-import { z } from 'zod'
+import * as z from 'zod'
 import { ApiError, badRequest } from '../errors.ts'
 import type { AliasParams } from './models-file.ts'
 

@@ -1,5 +1,5 @@
 /** Agents: registration (idempotent), liveness from heartbeats, ownership, and their key-value state. */
-import { z } from 'zod'
+import * as z from 'zod'
 import type { AuthUser } from '../auth/types.ts'
 import type { Db } from '../db/index.ts'
 import { forbidden, notFound } from '../errors.ts'

@@ -3,7 +3,7 @@
  * agents claim under a lease (`FOR UPDATE SKIP LOCKED`), a lease that runs out returns the command to
  * `queued` with backoff, and after `max_attempts` it fails for good (the dead-letter state).
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import type { AuthUser } from '../auth/types.ts'
 import type { Db, TxSql } from '../db/index.ts'
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.ts'

@@ -1,5 +1,5 @@
 /** Routing rules: which agent gets a command that names none. Lowest priority number first, then oldest rule. */
-import { z } from 'zod'
+import * as z from 'zod'
 import type { Db, TxSql } from '../db/index.ts'
 import { badRequest, notFound } from '../errors.ts'
 import { AgentId } from './agents.ts'

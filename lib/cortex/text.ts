@@ -1,5 +1,5 @@
 /** Validation for what clients store: text PostgreSQL can keep byte for byte, and JSON it can keep as jsonb. */
-import { z } from 'zod'
+import * as z from 'zod'
 
 const NUL = /\u0000/
 
