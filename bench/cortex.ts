@@ -1,7 +1,8 @@
 /**
  * Cortex end to end: create -> claim -> complete -> `command_completed` received over the WebSocket.
  * Commands per second at saturation and p50/p99 latency at fixed rates, beside the raw PostgreSQL rate
- * of the same statements (the three transactions, advisory lock and event rows included) in the same run.
+ * of the same statements (the three transactions, advisory lock and event rows included, sent as
+ * lib/cortex/events.ts sends them) in the same run.
  *
  *   npm run bench:cortex [-- --seconds 8 --concurrency 8]
  *
@@ -118,42 +119,60 @@ const main = async () => {
     ? postgres(dbUrl, { max: concurrency, onnotice: () => undefined })
     : (host.services.db.sql as unknown as postgres.Sql) // embedded: through the same wire server
   const t = (name: string) => sql(`${schema}.${name}`)
-  const lock = async (tx: postgres.TransactionSql) => tx`select pg_advisory_xact_lock(7337002, hashtext(${schema}))`
-  const event = (tx: postgres.TransactionSql, type: string, id: string) =>
-    tx`insert into ${t('events')} (type, command_id, agent_id, payload) values (${type}, ${id}, 'bench-agent', ${tx.json({ status: type })})`
+  // Each transaction as lib/cortex/events.ts sends it: begin, the statements, then the advisory lock and
+  // the event insert in one statement with the COMMIT pipelined behind it, on one reserved connection.
+  const txn = async <T>(fn: (tx: postgres.ReservedSql) => Promise<{ value: T; event?: [string, string] }>) => {
+    const tx = await sql.reserve()
+    try {
+      await tx`begin`
+      const { value, event } = await fn(tx)
+      if (!event) {
+        await tx`commit`
+        return value
+      }
+      const [type, id] = event
+      const insert = tx`insert into ${t('events')} (type, command_id, agent_id, payload, actor)
+        select e.type, e.command_id, e.agent_id, e.payload, e.actor
+        from (select pg_advisory_xact_lock(7337002, hashtext(${schema}))) as lock,
+          jsonb_to_recordset(${tx.json([{ type, command_id: id, agent_id: 'bench-agent', payload: { status: type }, actor: 'admin' }])}::jsonb)
+            as e(type text, command_id uuid, agent_id text, payload jsonb, actor text)
+        returning *`.execute()
+      const commit = tx`commit`.execute()
+      await insert
+      await commit
+      return value
+    } catch (err) {
+      await tx`rollback`.catch(() => undefined)
+      throw err
+    } finally {
+      tx.release()
+    }
+  }
   const raw: number[] = []
   const rawUntil = performance.now() + seconds * 1000
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < rawUntil) {
         const t0 = performance.now()
-        const id = await sql.begin(async (tx) => {
+        await txn(async (tx) => {
           const [row] = await tx`insert into ${t('commands')} (text, agent_id) values ('bench', 'bench-agent') returning command_id`
-          await lock(tx)
-          await event(tx, 'command_created', row!.command_id)
-          return row!.command_id as string
+          return { value: row!.command_id as string, event: ['command_created', row!.command_id] }
         })
-        const claimedId = await sql.begin(async (tx) => {
+        const claimedId = await txn(async (tx) => {
           const [row] = await tx`
             update ${t('commands')} c set status = 'dispatched', lease_token = gen_random_uuid(),
               lease_expires_at = now() + interval '60 seconds', attempts = attempts + 1, dispatched_at = now()
             where c.command_id = (select command_id from ${t('commands')} where agent_id = 'bench-agent' and status = 'queued'
               and available_at <= now() order by priority desc, seq limit 1 for update skip locked)
             returning c.command_id`
-          if (row) {
-            await lock(tx)
-            await event(tx, 'command_dispatched', row.command_id)
-          }
-          return row?.command_id as string | undefined
+          return row ? { value: row.command_id as string, event: ['command_dispatched', row.command_id] } : { value: undefined }
         })
         if (claimedId)
-          await sql.begin(async (tx) => {
+          await txn(async (tx) => {
             await tx`select * from ${t('commands')} where command_id = ${claimedId} for update`
             await tx`update ${t('commands')} set status = 'completed', result = 'ok', finished_at = now() where command_id = ${claimedId}`
-            await lock(tx)
-            await event(tx, 'command_completed', claimedId)
+            return { value: null, event: ['command_completed', claimedId] }
           })
-        void id
         raw.push(performance.now() - t0)
       }
     }),

@@ -27,12 +27,13 @@ const app = new Hono<AppEnv>()
   .post('/api/v1/events', requireRole('operator', 'agent'), async (c) => {
     const body = await jsonBody(c, PostBody)
     const user = authUser(c)
-    const { result, events } = await withEvents(c.var.services.db, (_tx, emit) =>
+    const { events } = await withEvents(c.var.services.db, async (_tx, emit) =>
       emit({ type: body.type, actor: user.username, payload: { payload: body.payload ?? null } }),
     )
     await publishEvents(c.var.services, events)
     eventHub(c.var.services).poke()
-    return c.json({ event_id: Number(result.id), ...toWire(result) }, 201)
+    const [event] = events
+    return c.json({ event_id: Number(event!.id), ...toWire(event!) }, 201)
   })
   .get('/api/v1/events', requireAuth(), async (c) => {
     const q = parseWith(ListQuery, c.req.query())

@@ -62,31 +62,56 @@ export interface NewEvent {
 
 /**
  * Runs `fn` in a transaction that may append events; returns its result and the events appended, in id
- * order. The lock is taken at the first append, so only the tail of a transaction is serialized.
+ * order. Events are written at the end by one statement that takes the lock and inserts them, and the
+ * COMMIT is pipelined behind it: the lock is held for that statement and the commit, with no round trip
+ * to this process in between, however busy it is.
  */
 export const withEvents = async <T>(
   db: Db,
-  fn: (tx: TxSql, emit: (event: NewEvent) => Promise<EventRow>) => Promise<T>,
+  fn: (tx: TxSql, emit: (event: NewEvent) => void) => Promise<T>,
 ): Promise<{ result: T; events: EventRow[] }> => {
-  const events: EventRow[] = []
-  const result = await db.sql.begin(async (tx) => {
-    let locked = false
-    const emit = async (event: NewEvent) => {
-      if (!locked) {
-        await tx`select pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${db.schema}))`
-        locked = true
-      }
-      const [row] = await tx<EventRow[]>`
-        insert into ${db.t.events} (type, command_id, agent_id, payload, actor)
-        values (${event.type}, ${event.command_id ?? null}, ${event.agent_id ?? null},
-                ${tx.json((event.payload ?? {}) as never)}, ${event.actor ?? null})
-        returning *`
-      events.push(row!)
-      return row!
+  const sql = await db.sql.reserve()
+  const tx = sql as unknown as TxSql
+  let open = false
+  try {
+    await sql`begin`
+    open = true
+    const pending: NewEvent[] = []
+    const result = await fn(tx, (event) => void pending.push(event))
+    if (!pending.length) {
+      open = false
+      await sql`commit`
+      return { result, events: [] }
     }
-    return fn(tx, emit)
-  })
-  return { result: result as T, events }
+    const rows = pending.map((e) => ({
+      type: e.type,
+      command_id: e.command_id ?? null,
+      agent_id: e.agent_id ?? null,
+      payload: e.payload ?? {},
+      actor: e.actor ?? null,
+    }))
+    // The lock is a join input, so it is held before any row (and its id) is produced.
+    const insert = sql<EventRow[]>`
+      insert into ${db.t.events} (type, command_id, agent_id, payload, actor)
+      select e.type, e.command_id, e.agent_id, e.payload, e.actor
+      from (select pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${db.schema}))) as lock,
+        jsonb_to_recordset(${tx.json(rows as never)}::jsonb)
+          as e(type text, command_id uuid, agent_id text, payload jsonb, actor text)
+      returning *`.execute()
+    // Sent at once, behind the insert. Should the insert fail, PostgreSQL answers this COMMIT with a
+    // ROLLBACK: nothing of the transaction is kept, and the insert's error is what the caller sees.
+    open = false
+    const commit = sql`commit`.execute()
+    const [inserted] = await Promise.allSettled([insert, commit])
+    if (inserted.status === 'rejected') throw inserted.reason
+    await commit
+    return { result, events: [...inserted.value].sort((a, b) => Number(a.id) - Number(b.id)) }
+  } catch (err) {
+    if (open) await sql`rollback`.catch(() => undefined)
+    throw err
+  } finally {
+    sql.release()
+  }
 }
 
 /**
