@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { dropTestSchema, makeServices, type TestServices } from '../../test/support/services.ts'
 import { ApiError } from '../errors.ts'
 import { pruneSessions } from './bootstrap.ts'
-import { KEY_SET_COOLDOWN_MS, verifyAccessToken } from './verify.ts'
+import { KEY_SET_COOLDOWN_MS, KEY_SET_MAX_AGE_MS, verifyAccessToken } from './verify.ts'
 
 let server: Server
 let url = ''
@@ -84,6 +84,32 @@ describe('verifyAccessToken with NEXUS_AUTH_JWKS_URL', () => {
       const before = fetches
       expect((await verifyAccessToken(s, await sign(b.privateKey, 'remote-b'))).username).toBe('remote')
       expect(fetches).toBe(before + 1)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('remembers a verified token, yet refuses it once it expires or its key leaves the key set', async () => {
+    const a = await keyPair('remote-a')
+    served = [a.jwk]
+    const s = await remote(`${url}?d`)
+    const token = await sign(a.privateKey, 'remote-a')
+    const exp = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp as number
+    expect((await verifyAccessToken(s, token)).username).toBe('remote')
+    expect((await verifyAccessToken(s, token)).username).toBe('remote') // from the cache
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      // Past its exp (and the clock tolerance): expired, cached or not.
+      vi.setSystemTime((exp + 6) * 1000)
+      await expect(verifyAccessToken(s, token)).rejects.toMatchObject({ status: 401, code: 'TOKEN_EXPIRED' })
+      // Back in its lifetime, but the auth service dropped the key: once the key set is reloaded, refused.
+      vi.useRealTimers()
+      const other = await sign(a.privateKey, 'remote-a')
+      expect((await verifyAccessToken(s, other)).username).toBe('remote')
+      served = []
+      vi.useFakeTimers({ toFake: ['Date'] })
+      vi.setSystemTime(Date.now() + KEY_SET_MAX_AGE_MS + KEY_SET_COOLDOWN_MS + 1_000)
+      await expect(verifyAccessToken(s, other)).rejects.toMatchObject({ status: 401, code: 'TOKEN_INVALID' })
     } finally {
       vi.useRealTimers()
     }

@@ -4,7 +4,9 @@
  *
  * Keys come from a key set cached per process or isolate: loaded from `signing_keys` (or, for a function
  * deployed apart, from NEXUS_AUTH_JWKS_URL), at most {@link KEY_SET_MAX_AGE_MS} old, refreshed at once on
- * a rotation event, and on an unknown kid at most once per {@link KEY_SET_COOLDOWN_MS}.
+ * a rotation event, and on an unknown kid at most once per {@link KEY_SET_COOLDOWN_MS}. A token that
+ * verified is remembered (bounded, {@link VERIFIED_CACHE_MAX}): its next uses skip the signature check but
+ * not expiry, key presence or revocation.
  */
 import { decodeProtectedHeader, errors, importJWK, jwtVerify, type JWK, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import { ApiError } from '../errors.ts'
@@ -21,6 +23,8 @@ export const KEY_SET_COOLDOWN_MS = 10_000
 export const MAX_TOKEN_LENGTH = 8_192
 export const ACCESS_TOKEN_TYPE = 'at+jwt'
 const JWKS_FETCH_TIMEOUT_MS = 5_000
+/** Tokens whose signature and claims were verified, kept per process or isolate (least recently used out). */
+export const VERIFIED_CACHE_MAX = 10_000
 
 interface KeySet {
   keys: Map<string, CryptoKey>
@@ -37,6 +41,17 @@ const keySetOf = (services: Services) =>
 onAuthEvent((services, event) => {
   if (event.type === 'key_rotated') keySetOf(services).loadedAt = 0
 })
+
+interface Verified {
+  claims: AccessTokenClaims
+  kid: string
+}
+/**
+ * A token that verified once verifies again byte for byte, so the RSA check is not redone per request.
+ * What can change is rechecked on every use: expiry, that its key is still in the key set (a retired
+ * key drops its tokens), and revocation.
+ */
+const verifiedOf = (services: Services) => scopedState(services, 'verified-tokens', () => new Map<string, Verified>())
 
 const invalid = (message: string, code: 'TOKEN_INVALID' | 'TOKEN_EXPIRED' | 'TOKEN_REVOKED' = 'TOKEN_INVALID') =>
   new ApiError(401, code, message, { headers: { 'www-authenticate': `Bearer error="invalid_token"` } })
@@ -131,8 +146,25 @@ const claimsOf = (payload: JWTPayload): AccessTokenClaims | undefined => {
  * Verifies an access token and returns its claims. Throws ApiError 401 `TOKEN_INVALID`, `TOKEN_EXPIRED`
  * or `TOKEN_REVOKED`; 503 when no key set can be loaded at all.
  */
-export const verifyAccessTokenClaims = async (services: Services, token: string): Promise<AccessTokenClaims> => {
+export const verifyAccessTokenClaims = async (
+  services: Services,
+  token: string,
+  options: { cache?: boolean } = {},
+): Promise<AccessTokenClaims> => {
   if (token.length > MAX_TOKEN_LENGTH) throw invalid('The access token is too long')
+  const cache = options.cache === false ? undefined : verifiedOf(services)
+  const hit = cache?.get(token)
+  if (hit && cache) {
+    cache.delete(token)
+    // jose's rule: expired once exp <= now - tolerance.
+    if (hit.claims.exp <= Date.now() / 1000 - CLOCK_TOLERANCE_SECONDS) throw invalid('The access token has expired', 'TOKEN_EXPIRED')
+    if (await keyFor(services, hit.kid)) {
+      if (await isRevoked(services, hit.claims.jti, hit.claims.exp)) throw invalid('The access token has been revoked', 'TOKEN_REVOKED')
+      cache.set(token, hit) // most recently used last
+      return hit.claims
+    }
+    // Its key left the key set: verify from scratch (which refuses it).
+  }
   let header: ReturnType<typeof decodeProtectedHeader>
   try {
     header = decodeProtectedHeader(token)
@@ -157,11 +189,15 @@ export const verifyAccessTokenClaims = async (services: Services, token: string)
   const claims = claimsOf(payload)
   if (!claims) throw invalid('The access token lacks the NEXUS claims')
   if (await isRevoked(services, claims.jti, claims.exp)) throw invalid('The access token has been revoked', 'TOKEN_REVOKED')
+  if (cache) {
+    cache.set(token, { claims, kid: header.kid })
+    if (cache.size > VERIFIED_CACHE_MAX) cache.delete(cache.keys().next().value!)
+  }
   return claims
 }
 
 /** Verifies an access token as {@link verifyAccessTokenClaims} does and returns who it speaks for. */
-export const verifyAccessToken = async (services: Services, token: string): Promise<AuthUser> => {
-  const c = await verifyAccessTokenClaims(services, token)
+export const verifyAccessToken = async (services: Services, token: string, options: { cache?: boolean } = {}): Promise<AuthUser> => {
+  const c = await verifyAccessTokenClaims(services, token, options)
   return { sub: c.sub, username: c.username, roles: c.roles, jti: c.jti, exp: c.exp, kind: 'user' }
 }
