@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import WebSocket from 'ws'
-import { startNodeHost } from '../local-runtime/node/host.ts'
+import { fork } from 'node:child_process'
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '8' }, concurrency: { type: 'string', default: '8' } },
@@ -44,7 +44,18 @@ const main = async () => {
   }
   if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL
   if (process.env.REDIS_URL) env.REDIS_URL = process.env.REDIS_URL
-  const host = await startNodeHost({ env, groups: ['auth', 'cortex', 'ops'] })
+  // The host runs in a process of its own, as in production: the load generator (this process) must
+  // not share its event loop. It answers with its address and database, and stops on 'stop'.
+  const child = fork(join(import.meta.dirname, 'cortex-host.ts'), [], {
+    // BENCH_CPU_PROF=<dir> writes the host's CPU profile there, to see where its time goes.
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
+    env: { ...process.env, BENCH_HOST_ENV: JSON.stringify(env) },
+    stdio: 'inherit',
+  })
+  const host = await new Promise<{ url: string; databaseUrl: string }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { url: string; databaseUrl: string }))
+    child.once('exit', (code) => reject(new Error(`the host exited with ${code}`)))
+  })
   const api = async (method: string, path: string, token: string, body?: unknown) => {
     const res = await fetch(host.url + path, {
       method,
@@ -114,10 +125,9 @@ const main = async () => {
   ws.close()
 
   // Raw PostgreSQL: the same three transactions, directly, same concurrency and duration.
-  const dbUrl = host.services.config.DATABASE_URL
-  const sql = dbUrl
-    ? postgres(dbUrl, { max: concurrency, onnotice: () => undefined })
-    : (host.services.db.sql as unknown as postgres.Sql) // embedded: through the same wire server
+  const dbUrl = process.env.DATABASE_URL
+  // Embedded: the host's PGlite, through the same wire server its functions use.
+  const sql = postgres(host.databaseUrl, { max: concurrency, onnotice: () => undefined })
   const t = (name: string) => sql(`${schema}.${name}`)
   // Each transaction as lib/cortex/events.ts sends it: begin, the statements, then the advisory lock and
   // the event insert in one statement with the COMMIT pipelined behind it, on one reserved connection.
@@ -187,9 +197,10 @@ const main = async () => {
   console.log(`| NEXUS end to end, saturated | ${rate.toFixed(0)} (${((rate / rawRate) * 100).toFixed(0)}% of raw) | ${fmt(q(sat, 0.5))} | ${fmt(q(sat, 0.99))} |`)
   for (const f of fixed) console.log(`| NEXUS end to end at ${f.rps}/s | ${f.rps} | ${fmt(q(f.lat, 0.5))} | ${fmt(q(f.lat, 0.99))} |`)
 
-  if (dbUrl) await sql.end()
-  await host.services.db.sql.unsafe(`drop schema if exists "${schema}" cascade`)
-  await host.close()
+  await sql.unsafe(`drop schema if exists "${schema}" cascade`)
+  await sql.end()
+  child.send('stop')
+  await new Promise((r) => child.once('exit', r))
   rmSync(dataDir, { recursive: true, force: true })
 }
 

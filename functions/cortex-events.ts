@@ -30,8 +30,8 @@ const app = new Hono<AppEnv>()
     const { events } = await withEvents(c.var.services.db, async (_tx, emit) =>
       emit({ type: body.type, actor: user.username, payload: { payload: body.payload ?? null } }),
     )
+    eventHub(c.var.services).offer(events)
     await publishEvents(c.var.services, events)
-    eventHub(c.var.services).poke()
     const [event] = events
     return c.json({ event_id: Number(event!.id), ...toWire(event!) }, 201)
   })

@@ -10,7 +10,6 @@ export interface RedisBusOptions {
   commandTimeoutMs?: number
 }
 
-
 const connect = (url: string, commandTimeoutMs: number) =>
   new Redis(url, {
     lazyConnect: true,
@@ -18,6 +17,9 @@ const connect = (url: string, commandTimeoutMs: number) =>
     maxRetriesPerRequest: 1,
     commandTimeout: commandTimeoutMs,
     connectTimeout: 2_000,
+    // Commands issued in the same tick (publishes and cache writes of concurrent requests) go out in one
+    // write: on a busy host, fewer system calls per request.
+    enableAutoPipelining: true,
     // Reconnect forever with a capped backoff: Redis coming back must heal the process with no restart.
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   })

@@ -5,6 +5,7 @@ import type { Db } from '../db/index.ts'
 import { forbidden, notFound } from '../errors.ts'
 import type { Services } from '../services.ts'
 import { publishEvents, withEvents, type EventRow } from './events.ts'
+import { eventHub } from './hub.ts'
 import { safeJson, safeText } from './text.ts'
 
 /** What agent functions need: the database, and the config for NEXUS_AGENT_TTL (the seed's 60 s status TTL). */
@@ -140,6 +141,7 @@ export const registerAgent = async (
 
 const afterAgentChange = async (services: Services, agentId: string, events: EventRow[]) => {
   await services.bus.set(statusKey(agentId), 'online', { ttlSeconds: agentTtl(services) }).catch(() => undefined)
+  eventHub(services).offer(events)
   await publishEvents(services, events)
 }
 
@@ -189,6 +191,7 @@ export const markSilentAgentsOffline = async (services: Services): Promise<numbe
   })
   if (events.length) {
     for (const e of events) await services.bus.del(statusKey(e.agent_id!)).catch(() => undefined)
+    eventHub(services).offer(events)
     await publishEvents(services, events)
   }
   return events.length

@@ -104,6 +104,7 @@ const summary = (r: CommandRow) => ({ status: r.status, attempts: r.attempts, te
  * count. Never fails the request; with the bus down, hubs still read the log on their poll.
  */
 const afterCommit = async (services: Services, events: EventRow[]) => {
+  eventHub(services).offer(events)
   await publishEvents(services, events)
   const m = cortexMetrics(services)
   for (const e of events) m.events.inc({ type: e.type })
@@ -253,7 +254,7 @@ export const claim = async (
       const got = await claimOne(services, agentId, options.leaseSeconds, user.username)
       if (got || Date.now() >= deadline || options.signal?.aborted) return got
       if (!unsubscribe) {
-        unsubscribe = await eventHub(services).subscribe(Number.MAX_SAFE_INTEGER, {
+        unsubscribe = await eventHub(services).subscribe('now', {
           types: new Set(['command_created', 'command_requeued']),
           onEvent: (ev) => {
             if (ev.agent_id === agentId) wake?.()

@@ -74,10 +74,14 @@ export const withEvents = async <T>(
   const tx = sql as unknown as TxSql
   let open = false
   try {
-    await sql`begin`
+    // BEGIN goes out in one write with the transaction's first statement (postgres.js batches a tick's
+    // writes): no round trip of its own. A failed BEGIN fails that statement too, and is reported below.
+    const begin = sql`begin`.execute()
+    begin.catch(() => undefined)
     open = true
     const pending: NewEvent[] = []
     const result = await fn(tx, (event) => void pending.push(event))
+    await begin
     if (!pending.length) {
       open = false
       await sql`commit`

@@ -5,7 +5,7 @@
  * so it sees every event exactly once, in order, across reconnects and bus outages.
  */
 import type { Services } from '../services.ts'
-import { EVENTS_CHANNEL, lastEventId, listEvents, toWire, type WireEvent } from './events.ts'
+import { EVENTS_CHANNEL, lastEventId, listEvents, toWire, type EventRow, type WireEvent } from './events.ts'
 
 export interface HubListener {
   /** Called for each event after the listener's cursor, in id order. */
@@ -15,10 +15,19 @@ export interface HubListener {
 }
 
 export interface EventHub {
-  /** Catches up from `after` and then delivers live events; resolves once caught up. Returns an unsubscribe. */
-  subscribe(after: number, listener: HubListener): Promise<() => void>
+  /**
+   * Catches up from `after` and then delivers live events; resolves once caught up. Returns an
+   * unsubscribe. `'now'`: only events after the hub's head, nothing from the log.
+   */
+  subscribe(after: number | 'now', listener: HubListener): Promise<() => void>
   /** Asks for a log read now (e.g. after this process wrote events). */
   poke(): void
+  /**
+   * Hands over events this process just committed. Ids are assigned in commit order, so when the first
+   * follows the hub's head, every earlier event is already delivered and these go out without a log
+   * read; otherwise (a gap: another writer, or an id a rolled-back insert used up) the log is read.
+   */
+  offer(rows: EventRow[]): void
   close(): Promise<void>
 }
 
@@ -54,6 +63,16 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
     }
   }
 
+  // Hands one event, the next after `head`, to every listener (buffered for those still catching up).
+  const publish = (ev: WireEvent) => {
+    if (ev.id <= head) return // an offer delivered it while this read was in flight
+    head = ev.id
+    for (const e of entries) {
+      if (e.live) deliver(e, ev)
+      else e.buffer.push(ev)
+    }
+  }
+
   // Reads the log past `head` and hands each event to every live listener; coalesces concurrent calls.
   const read = (): Promise<void> => {
     if (reading) {
@@ -65,14 +84,7 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
         again = false
         for (;;) {
           const rows = await listEvents(db, { after: head, limit: PAGE })
-          for (const row of rows) {
-            const ev = toWire(row)
-            head = ev.id
-            for (const e of entries) {
-              if (e.live) deliver(e, ev)
-              else e.buffer.push(ev)
-            }
-          }
+          for (const row of rows) publish(toWire(row))
           if (rows.length < PAGE) break
         }
       } while (again)
@@ -89,7 +101,17 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
       head = await lastEventId(db)
       timer = setInterval(() => void read(), pollMs)
       try {
-        const sub = await bus.subscribe([EVENTS_CHANNEL], () => void read())
+        const sub = await bus.subscribe([EVENTS_CHANNEL], (_channel, message) => {
+          // The doorbell names its event: one this hub already has (its own, offered) needs no read.
+          let id: unknown
+          try {
+            id = (JSON.parse(message) as { id?: unknown }).id
+          } catch {
+            // not an event: read anyway
+          }
+          if (typeof id === 'number' && id <= head) return
+          void read()
+        })
         unsubscribeBus = () => sub.close()
       } catch (err) {
         // Without the bus, the poll alone keeps listeners current (within pollMs).
@@ -114,7 +136,7 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
   return {
     async subscribe(after, listener) {
       await start()
-      const entry: Entry = { listener, cursor: Math.max(0, after), live: false, buffer: [] }
+      const entry: Entry = { listener, cursor: after === 'now' ? head : Math.max(0, after), live: false, buffer: [] }
       entries.add(entry)
       try {
         // Catch up from the log up to (at least) the hub's head; live events meanwhile are buffered.
@@ -137,6 +159,14 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
     },
     poke() {
       if (started) void read()
+    },
+    offer(rows) {
+      if (!started || head < 0 || rows.length === 0) return
+      const sorted = [...rows].sort((a, b) => Number(a.id) - Number(b.id))
+      let contiguous = Number(sorted[0]!.id) === head + 1 && !reading
+      for (let i = 1; contiguous && i < sorted.length; i++) contiguous = Number(sorted[i]!.id) === Number(sorted[i - 1]!.id) + 1
+      if (!contiguous) return void read()
+      for (const row of sorted) publish(toWire(row))
     },
     async close() {
       entries.clear()

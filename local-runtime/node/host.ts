@@ -43,6 +43,8 @@ export interface HostOptions {
 export interface NodeHost {
   url: string
   port: number
+  /** The PostgreSQL it uses: DATABASE_URL, or the embedded PGlite's loopback address. */
+  databaseUrl: string
   services: Services
   config: Config
   served: FunctionSpec[]
@@ -188,7 +190,7 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
       await embedded?.close()
     })())
 
-  return { url, port, services, config, served, close }
+  return { url, port, databaseUrl, services, config, served, close }
 }
 
 /**
