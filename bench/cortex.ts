@@ -165,7 +165,8 @@ const main = async () => {
       while (performance.now() < rawUntil) {
         const t0 = performance.now()
         await txn(async (tx) => {
-          const [row] = await tx`insert into ${t('commands')} (text, agent_id) values ('bench', 'bench-agent') returning command_id`
+          const [row] = await tx`insert into ${t('commands')} (text, agent_id) select 'bench', 'bench-agent'
+            where exists (select 1 from ${t('agents')} where agent_id = 'bench-agent') returning command_id`
           return { value: row!.command_id as string, event: ['command_created', row!.command_id] }
         })
         const claimedId = await txn(async (tx) => {
@@ -179,7 +180,8 @@ const main = async () => {
         })
         if (claimedId)
           await txn(async (tx) => {
-            await tx`select * from ${t('commands')} where command_id = ${claimedId} for update`
+            await tx`select c.*, a.owner_id from ${t('commands')} c left join ${t('agents')} a on a.agent_id = c.agent_id
+              where c.command_id = ${claimedId} for update of c`
             await tx`update ${t('commands')} set status = 'completed', result = 'ok', finished_at = now() where command_id = ${claimedId}`
             return { value: null, event: ['command_completed', claimedId] }
           })

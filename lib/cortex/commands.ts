@@ -116,20 +116,20 @@ export const createCommand = async (services: Services, user: AuthUser, body: Cr
   const { result: row, events } = await withEvents(db, async (tx, emit) => {
     let agentId = body.agent_id
     let ruleId: number | null = null
-    if (agentId) {
-      const [agent] = await tx`select 1 from ${db.t.agents} where agent_id = ${agentId}`
-      if (!agent) throw new ApiError(400, 'AGENT_NOT_FOUND', `agent_id: agent "${agentId}" is not registered`, { param: 'agent_id' })
-    } else {
+    if (!agentId) {
       const routed = await route(tx, db, body.text, services.config.NEXUS_AGENT_TTL)
       if (!routed)
         throw new ApiError(409, 'NO_ROUTE', 'No agent_id was given and no routing rule matches this command', { param: 'agent_id' })
       agentId = routed.agentId
       ruleId = routed.ruleId
     }
+    // The agent check and the insert in one statement: nothing is inserted for an unknown agent.
     const [inserted] = await tx<CommandRow[]>`
       insert into ${db.t.commands} (text, agent_id, priority, max_attempts, routed_by_rule, created_by)
-      values (${body.text}, ${agentId}, ${body.priority ?? 0}, ${body.max_attempts ?? 5}, ${ruleId}, ${user.sub})
+      select ${body.text}, ${agentId}, ${body.priority ?? 0}, ${body.max_attempts ?? 5}, ${ruleId}, ${user.sub}
+      where exists (select 1 from ${db.t.agents} where agent_id = ${agentId})
       returning *`
+    if (!inserted) throw new ApiError(400, 'AGENT_NOT_FOUND', `agent_id: agent "${agentId}" is not registered`, { param: 'agent_id' })
     await emit(commandEvent('command_created', inserted!, user.username))
     return inserted!
   })
@@ -289,11 +289,14 @@ type Finish = { kind: 'complete'; body: CompleteBody } | { kind: 'fail'; body: F
 export const finish = async (services: Services, user: AuthUser, id: string, op: Finish): Promise<Command> => {
   const { db } = services
   const { result: row, events } = await withEvents(db, async (tx, emit) => {
-    const current = await lockCommand(tx, db, id)
-    const [agent] = current.agent_id
-      ? await tx<{ owner_id: string | null }[]>`select owner_id from ${db.t.agents} where agent_id = ${current.agent_id}`
-      : []
-    if (!mayActFor(user, { owner_id: agent?.owner_id ?? null })) throw forbidden('This command belongs to an agent you did not register')
+    // The command, locked, with its agent's owner: one statement.
+    const [current] = await tx<Array<CommandRow & { agent_owner_id: string | null }>>`
+      select c.*, a.owner_id as agent_owner_id
+      from ${db.t.commands} c left join ${db.t.agents} a on a.agent_id = c.agent_id
+      where c.command_id = ${id}
+      for update of c`
+    if (!current) throw notFound(`Command ${id}`, 'COMMAND_NOT_FOUND')
+    if (!mayActFor(user, { owner_id: current.agent_owner_id })) throw forbidden('This command belongs to an agent you did not register')
     if (current.status === 'completed' || current.status === 'failed')
       throw conflict(`Command ${id} is already ${current.status}`, 'ALREADY_FINISHED')
     if (op.body.lease_token && current.status === 'dispatched' && current.lease_token !== op.body.lease_token)
