@@ -1,37 +1,12 @@
-/**
- * The gateway's per-process (Node) or per-isolate (workerd) state: caches and the usage buffer, one
- * set per deployment (database, schema, bus prefix). Plain data only, never a socket or a pending I/O
- * promise shared across requests on workerd.
- */
+/** The gateway's per-process (Node) or per-isolate (workerd) state (lib/state.ts), and a bounded TTL cache. */
 import type { Services } from '../services.ts'
+import { scopedState } from '../state.ts'
 
-/**
- * True when the host built these services once for the process (the Node host gives them a
- * `lifecycle`): pending loads may then be shared between requests, and timers outlive a request.
- */
-export const isLongLived = (services: Services): boolean => services.lifecycle !== undefined
-
-const byServices = new WeakMap<Services, Map<string, unknown>>()
-const byDeployment = new Map<string, Map<string, unknown>>()
-
-const deploymentKey = (services: Services) =>
-  `${services.config.DATABASE_URL ?? 'embedded'}\u0000${services.db.schema}\u0000${services.config.NEXUS_BUS_PREFIX}`
+export { isLongLived } from '../state.ts'
 
 /** The gateway state named `name` for this process or isolate and deployment, made on first use. */
-export const gatewayState = <T>(services: Services, name: string, make: () => T): T => {
-  let bag: Map<string, unknown> | undefined
-  if (isLongLived(services)) {
-    bag = byServices.get(services)
-    if (!bag) byServices.set(services, (bag = new Map()))
-  } else {
-    const key = deploymentKey(services)
-    bag = byDeployment.get(key)
-    if (!bag) byDeployment.set(key, (bag = new Map()))
-  }
-  let value = bag.get(name) as T | undefined
-  if (value === undefined) bag.set(name, (value = make()))
-  return value
-}
+export const gatewayState = <T>(services: Services, name: string, make: () => T): T =>
+  scopedState(services, `gateway:${name}`, make)
 
 /** A small TTL cache with a size bound: the oldest entries go first, so memory stays flat. */
 export class TtlCache<V> {
