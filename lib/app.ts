@@ -74,11 +74,19 @@ const errorResponse = (c: AppContext, err: unknown) => {
 }
 
 /**
+ * How much of a body over the limit is still read (and dropped) before a 413 goes out: a client that is
+ * still sending when the server answers and closes gets a connection reset instead of the 413 (workerd
+ * resets at once). Past this, the connection is closed on it.
+ */
+export const LINGER_MAX_BYTES = 16 * 1024 * 1024
+
+/**
  * Reads to the end (and drops) a request body nobody read, e.g. a POST refused with 401 before parsing.
  * workerd otherwise closes the keep-alive connection, and a client that reuses it fails ("other side
  * closed"). Returns false when the body was over the limit or broken: then the connection must close.
  */
 const drainUnread = async (req: Request, limit: number): Promise<boolean> => {
+  limit = Math.max(limit, LINGER_MAX_BYTES)
   if (!req.body || req.bodyUsed) return true
   let size = 0
   try {
@@ -193,7 +201,14 @@ export const readBody = async (c: AppContext): Promise<string> => {
     if (done) break
     size += value.byteLength
     if (size > limit) {
-      await reader.cancel().catch(() => undefined)
+      // Drop the rest (up to LINGER_MAX_BYTES), so the client finishes sending and reads the 413.
+      for (let r = await reader.read().catch(() => null); r && !r.done; r = await reader.read().catch(() => null)) {
+        size += r.value.byteLength
+        if (size > Math.max(limit, LINGER_MAX_BYTES)) {
+          await reader.cancel().catch(() => undefined)
+          break
+        }
+      }
       throw new ApiError(413, 'BODY_TOO_LARGE', `The request body is over the limit of ${limit} bytes`)
     }
     chunks.push(value)

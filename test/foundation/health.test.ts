@@ -22,6 +22,30 @@ describeRuntimes('health and metrics', (host) => {
     expect(ready.body).toEqual({ status: 'ready' })
   })
 
+  it('answers every body over the limit with a 413 the client can read, never a reset, streamed or not', async () => {
+    // A client still sending when the server refuses gets the 413 only if the server reads on: ten of each.
+    const big = new TextEncoder().encode(JSON.stringify({ username: 'x', password: 'y'.repeat(3 * 1024 * 1024) }))
+    for (let i = 0; i < 10; i++) {
+      const sized = await host().fetch('/api/v1/auth/login', { method: 'POST', body: big, headers: { 'content-type': 'application/json' } })
+      expect(sized.status).toBe(413)
+      expect(((await sized.json()) as { error: { code: string } }).error.code).toBe('BODY_TOO_LARGE')
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let at = 0; at < big.length; at += 64 * 1024) controller.enqueue(big.subarray(at, at + 64 * 1024))
+          controller.close()
+        },
+      })
+      const streamed = await host().fetch('/api/v1/auth/login', {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json' },
+        duplex: 'half',
+      } as RequestInit)
+      expect(streamed.status).toBe(413)
+      expect(((await streamed.json()) as { error: { code: string } }).error.code).toBe('BODY_TOO_LARGE')
+    }
+  })
+
   it('GET /metrics is Prometheus text with the request counter and latency histogram', async () => {
     await host().fetch('/metrics') // the scrape itself is a request the wrapper records
     const res = await host().fetch('/metrics')
