@@ -80,22 +80,14 @@ const errorResponse = (c: AppContext, err: unknown) => {
  */
 export const LINGER_MAX_BYTES = 16 * 1024 * 1024
 
-/**
- * Reads to the end (and drops) a request body nobody read, e.g. a POST refused with 401 before parsing.
- * workerd otherwise closes the keep-alive connection, and a client that reuses it fails ("other side
- * closed"). Returns false when the body was over the limit or broken: then the connection must close.
- */
-const drainUnread = async (req: Request, limit: number): Promise<boolean> => {
-  limit = Math.max(limit, LINGER_MAX_BYTES)
-  if (!req.body || req.bodyUsed) return true
-  let size = 0
+/** Reads the rest of a body and drops it, up to `cap` bytes in all (`size` already read); false past that or on a broken stream. */
+const dropRest = async (reader: ReadableStreamDefaultReader<Uint8Array>, size: number, cap: number): Promise<boolean> => {
   try {
-    const reader = req.body.getReader()
     for (;;) {
       const { done, value } = await reader.read()
       if (done) return true
       size += value.byteLength
-      if (size > limit) {
+      if (size > cap) {
         await reader.cancel().catch(() => undefined)
         return false
       }
@@ -104,6 +96,15 @@ const drainUnread = async (req: Request, limit: number): Promise<boolean> => {
     return false
   }
 }
+
+/**
+ * Reads to the end (and drops) a request body nobody read, e.g. a POST refused with 401 (or 413 on its
+ * Content-Length) before parsing. workerd otherwise closes the keep-alive connection, and a client that
+ * reuses it, or is still sending, fails. Returns false past the linger cap or on a broken body: then the
+ * connection must close.
+ */
+const drainUnread = async (req: Request, limit: number): Promise<boolean> =>
+  !req.body || req.bodyUsed ? true : dropRest(req.body.getReader(), 0, Math.max(limit, LINGER_MAX_BYTES))
 
 /** Shared middleware, applied once to every function. */
 const shared = (name: string): MiddlewareHandler<AppEnv> =>
@@ -202,13 +203,7 @@ export const readBody = async (c: AppContext): Promise<string> => {
     size += value.byteLength
     if (size > limit) {
       // Drop the rest (up to LINGER_MAX_BYTES), so the client finishes sending and reads the 413.
-      for (let r = await reader.read().catch(() => null); r && !r.done; r = await reader.read().catch(() => null)) {
-        size += r.value.byteLength
-        if (size > Math.max(limit, LINGER_MAX_BYTES)) {
-          await reader.cancel().catch(() => undefined)
-          break
-        }
-      }
+      await dropRest(reader, size, Math.max(limit, LINGER_MAX_BYTES))
       throw new ApiError(413, 'BODY_TOO_LARGE', `The request body is over the limit of ${limit} bytes`)
     }
     chunks.push(value)

@@ -6,7 +6,8 @@
 import { ApiError } from '../errors.ts'
 import type { Bindings, Services } from '../services.ts'
 import { AliasParams, ModelName, parseModelsFile, type ModelsFile } from './models-file.ts'
-import { gatewayState, isLongLived } from './state.ts'
+import { isLongLived } from '../state.ts'
+import { gatewayState } from './state.ts'
 
 /** The contract's default aliases, all to one small local model. */
 export const DEFAULT_TARGET = 'llama3.2:3b'

@@ -5,7 +5,8 @@
 import type { Services } from '../services.ts'
 import { createEgressFetch } from './egress.ts'
 import { ollamaDown } from './pool.ts'
-import { gatewayState, isLongLived } from './state.ts'
+import { isLongLived } from '../state.ts'
+import { gatewayState } from './state.ts'
 
 export const TAGS_TTL_MS = 30_000
 const TAGS_TIMEOUT_MS = 3_000

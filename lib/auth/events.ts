@@ -3,7 +3,7 @@
  * long-lived process that feeds them to the in-memory caches.
  */
 import type { Services } from '../services.ts'
-import { isLongLived, scopedState } from './state.ts'
+import { isLongLived, scopedState } from '../state.ts'
 
 export const AUTH_CHANNEL = 'nexus:auth'
 

@@ -10,7 +10,7 @@ import type { TxSql } from '../db/index.ts'
 import type { Services } from '../services.ts'
 import { publishAuthEvent } from './events.ts'
 import { openPrivateKey, sealPrivateKey } from './seal.ts'
-import { scopedState } from './state.ts'
+import { scopedState } from '../state.ts'
 
 /** `Cache-Control: max-age` of the JWKS, also part of a retired key's verification window. */
 export const JWKS_MAX_AGE_SECONDS = 300

@@ -10,7 +10,7 @@
 import type { Services } from '../services.ts'
 import { authSubscription, onAuthEvent, publishAuthEvent } from './events.ts'
 import { CLOCK_TOLERANCE_SECONDS } from './keys.ts'
-import { isLongLived, scopedState } from './state.ts'
+import { isLongLived, scopedState } from '../state.ts'
 
 /** How stale the PostgreSQL view of revocations may get when the bus subscription is up. */
 export const REVOCATION_SYNC_MS = 5_000

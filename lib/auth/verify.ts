@@ -14,7 +14,7 @@ import type { Services } from '../services.ts'
 import { onAuthEvent } from './events.ts'
 import { CLOCK_TOLERANCE_SECONDS, KID_PATTERN, publicKeys } from './keys.ts'
 import { isRevoked } from './revocation.ts'
-import { isLongLived, scopedState } from './state.ts'
+import { isLongLived, scopedState } from '../state.ts'
 import { isRole, type AccessTokenClaims, type AuthUser, type Role } from './types.ts'
 
 export const KEY_SET_MAX_AGE_MS = 60_000

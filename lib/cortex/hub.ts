@@ -20,8 +20,6 @@ export interface EventHub {
    * unsubscribe. `'now'`: only events after the hub's head, nothing from the log.
    */
   subscribe(after: number | 'now', listener: HubListener): Promise<() => void>
-  /** Asks for a log read now (e.g. after this process wrote events). */
-  poke(): void
   /**
    * Hands over events this process just committed. Ids are assigned in commit order, so when the first
    * follows the hub's head, every earlier event is already delivered and these go out without a log
@@ -156,9 +154,6 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
         entries.delete(entry)
         if (entries.size === 0) void stop()
       }
-    },
-    poke() {
-      if (started) void read()
     },
     offer(rows) {
       if (!started || head < 0 || rows.length === 0) return
