@@ -1,9 +1,8 @@
 /**
- * The load side of bench/gateway.ts, in a process of its own: the Ollama double and the load generator,
- * so the Node host being measured has its own event loop. Driven over IPC: it sends `{url}` once the
- * double listens, then answers each `{run}` with the timings.
+ * The load generator of bench/gateway.ts, in a process of its own (as are the host and the Ollama
+ * double), so each has its own event loop. Driven over IPC: it sends `{ready}` at start, then answers
+ * each `{run}` with the timings.
  */
-import { startOllamaDouble } from '../test/support/ollama-double.ts'
 
 export interface RunSpec {
   url: string
@@ -19,7 +18,7 @@ export interface RunSpec {
 }
 
 export type ToLoad = { run: RunSpec; id: number } | { stop: true }
-export type FromLoad = { url: string } | { id: number; times: number[]; seconds: number; errors: number }
+export type FromLoad = { ready: true } | { id: number; times: number[]; seconds: number; errors: number }
 
 /** One request; ms to the end of the answer (whole) or to its first body byte (stream). */
 const once = async (spec: RunSpec, stream: boolean): Promise<number> => {
@@ -61,15 +60,9 @@ const run = async (spec: RunSpec) => {
   return { times, seconds: (performance.now() - t0) / 1000, errors }
 }
 
-const double = await startOllamaDouble()
-double.record = false
-double.defaultScript = { text: ['ok'] }
 const send = (m: FromLoad) => process.send!(m)
 process.on('message', async (m: ToLoad) => {
-  if ('stop' in m) {
-    await double.close()
-    process.exit(0)
-  }
+  if ('stop' in m) process.exit(0)
   send({ id: m.id, ...(await run(m.run)) })
 })
-send({ url: double.url })
+send({ ready: true })

@@ -1,7 +1,7 @@
 /**
- * The gateway's added cost over calling Ollama directly, measured in one run on loopback: the Node host
- * in this process, in front of the Ollama double; the double and the load generator in a child process
- * (bench/gateway-load.ts), so the host has an event loop of its own, as in production.
+ * The gateway's added cost over calling Ollama directly, measured in one run on loopback, in three
+ * processes as in production: the Node host in this one, the Ollama double in another
+ * (bench/gateway-double.ts), the load generator in a third (bench/gateway-load.ts).
  *
  *   npm run bench:gateway [-- --quick] [-- --no-write]
  *
@@ -27,13 +27,16 @@ const KEY = 'bench-master-key-0123456789abcdef'
 const MEMORY_REQUESTS = quick ? 10_000 : 100_000
 const PHASE_CAP_MS = 90_000
 
-// The load side: the double and the client, in a child process.
-const load = fork(join(import.meta.dirname, 'gateway-load.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' })
+// The double and the load generator, each in a child process.
+const child = (file: string) => fork(join(import.meta.dirname, file), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' })
+const doubleProcess = child('gateway-double.ts')
+const doubleUrl = await new Promise<string>((resolve) => doubleProcess.once('message', (m: { url: string }) => resolve(m.url)))
+const load = child('gateway-load.ts')
 let nextId = 0
 const waiting = new Map<number, (m: Extract<FromLoad, { id: number }>) => void>()
-const doubleUrl = await new Promise<string>((resolve) => {
+await new Promise<void>((resolve) => {
   load.on('message', (m: FromLoad) => {
-    if ('url' in m) resolve(m.url)
+    if ('ready' in m) resolve()
     else waiting.get(m.id)?.(m)
   })
 })
@@ -176,6 +179,7 @@ console.log(`usage rows written: ${usageRows[0]!.n}`)
 
 await host.close()
 load.send({ stop: true } satisfies ToLoad)
+doubleProcess.send({ stop: true })
 if (process.env.DATABASE_URL) {
   const { dropSchema } = await import('../test/support/harness.ts')
   await dropSchema(process.env.DATABASE_URL, host.config.NEXUS_DB_SCHEMA).catch(() => undefined)
@@ -197,8 +201,9 @@ if (!values['no-write'] && !quick) {
     .join('\n')
   const section = `## Gateway (\`npm run bench:gateway\`)
 
-The Node host (gateway functions, master key, usage log on) in the benchmark's process; the Ollama
-test double and the load generator (Node's fetch, keep-alive) in a child process, on loopback. The same
+Three processes on loopback, as in production: the Node host (gateway functions, master key, usage log
+on) in the benchmark's, the Ollama test double in a second, the load generator (Node's fetch,
+keep-alive) in a third. The same
 requests go to the double directly in the same run, interleaved in rounds; added = gateway minus direct
 at the same percentile. The double answers one token at once, so the figures are the gateway's own
 cost, not a model's: through the gateway a request makes one more HTTP exchange (client to gateway) and
@@ -212,7 +217,7 @@ ${load1.toFixed(1)} at the start (other work on the machine):
 ${table}
 
 Saturation (concurrency 64, ${seconds} s, whole answers): double alone ${directRps.toFixed(0)} req/s, through the
-gateway ${gatewayRps.toFixed(0)} req/s (the double and the load generator share the machine's ${cpus().length} cores with the host).
+gateway ${gatewayRps.toFixed(0)} req/s (the three processes share the machine's ${cpus().length} cores).
 
 Memory of the host's process over ${MEMORY_REQUESTS.toLocaleString('en')} requests (half streamed, concurrency 64,
 ${memorySeconds.toFixed(0)} s), after a forced GC: RSS ${mib(before.rss)} -> ${mib(after.rss)}, V8 heap ${mib(before.heap)} -> ${mib(after.heap)}.

@@ -3,6 +3,7 @@
  * builds them once and hands them in through the `NEXUS_SERVICES` binding; elsewhere (workerd) they
  * are made per request, as that runtime requires for sockets, from the string bindings alone.
  */
+import type { FetchLike } from './ai/egress.ts'
 import { createBus, createMemoryBus, type Bus } from './bus/index.ts'
 import { createDb, migrate, type Db } from './db/index.ts'
 import { parseEnv, type Config } from './env.ts'
@@ -28,6 +29,11 @@ export interface Services {
    * response that outlives its handler (a stream, a WebSocket). Absent on a long-lived host.
    */
   keepOpenUntil?: (done: Promise<unknown>) => void
+  /**
+   * The fetch the gateway calls Ollama with (behind its egress guard), when the host has a faster one
+   * than the runtime's: the Node host's keep-alive `node:http` client. The runtime's fetch otherwise.
+   */
+  upstreamFetch?: FetchLike
 }
 
 /** What a host may bind as `NEXUS_SERVICES`. */

@@ -41,7 +41,7 @@ export const prepareUpstream = async (req: GatewayRequest, modelName: string): P
   assertModelAllowed(req.caller, model.name)
   if (req.caller.kind === 'key') await checkLimits(req.services.bus, req.caller.key)
   const trace = newTrace()
-  const pool = poolFor(model.hosts, req.services.config.OLLAMA_BASE_URL)
+  const pool = poolFor(model.hosts, req.services.config.OLLAMA_BASE_URL, req.services.upstreamFetch)
   // The provider never sees a real host: its fetch is the pool's, which picks one and guards egress.
   const provider = createOllama({ baseURL: POOL_BASE_URL, fetch: pool.fetchFor(trace) })
   return { model, trace, provider }

@@ -1,7 +1,7 @@
 /** OpenAI request -> AI SDK language-model call for Ollama, and the shapes sent back. */
 import { describe, expect, it } from 'vitest'
 import { ApiError } from '../errors.ts'
-import { ChatCompletionRequest, finishReasonOf, toModelCall, toolCallIdOf, usageOf } from './openai.ts'
+import { ChatCompletionRequest, completionId, finishReasonOf, randomId, toModelCall, toolCallIdOf, usageOf } from './openai.ts'
 
 const req = (over: Record<string, unknown>) => ChatCompletionRequest.parse({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...over })
 
@@ -99,5 +99,30 @@ describe('response helpers', () => {
     expect(toolCallIdOf('abc')).toBe('call_abc')
     expect(toolCallIdOf('call_x')).toBe('call_x')
     expect(toolCallIdOf(undefined)).toMatch(/^call_[A-Za-z0-9]{24}$/)
+  })
+})
+
+describe('randomId', () => {
+  it('gives ids of the asked length from the alphabet, all different, across refills of its byte pool', () => {
+    const ids = new Set<string>()
+    // 2,000 ids of 29 characters draw ~60 KiB: the 4 KiB pool is refilled many times.
+    for (let i = 0; i < 2_000; i++) {
+      const id = completionId()
+      expect(id).toMatch(/^chatcmpl-[A-Za-z0-9]{29}$/)
+      ids.add(id)
+    }
+    expect(ids.size).toBe(2_000)
+    expect(randomId(0)).toBe('')
+    expect(randomId(300)).toHaveLength(300)
+  })
+
+  it('uses every character of the alphabet about equally (no modulo bias)', () => {
+    const counts = new Map<string, number>()
+    const text = randomId(62 * 2_000)
+    for (const ch of text) counts.set(ch, (counts.get(ch) ?? 0) + 1)
+    expect(counts.size).toBe(62)
+    // Each count is ~2,000 (sd ~44); a biased draw puts the first eight characters at ~2,480.
+    for (const n of counts.values()) expect(n).toBeGreaterThan(1_750)
+    for (const n of counts.values()) expect(n).toBeLessThan(2_250)
   })
 })

@@ -270,15 +270,22 @@ export const errorMessageOf = async (res: Response): Promise<string> => {
 }
 
 const pools = new Map<string, OllamaPool>()
+const poolsByFetch = new WeakMap<FetchLike, Map<string, OllamaPool>>()
 
 /**
- * The pool over `urls` (cached, so its rotation persists), guarded by `allowed`. Pools are plain data
- * plus the runtime's fetch looked up per call, so one may serve every request of a process or isolate.
+ * The pool over `urls` (cached, so its rotation persists), guarded by `allowed`, calling out through
+ * `inner` (a host's own fetch, see Services.upstreamFetch) or the runtime's fetch looked up per call.
+ * Pools are plain data and that fetch, so one may serve every request of a process or isolate.
  */
-export const poolFor = (urls: readonly string[], allowed: readonly string[]): OllamaPool => {
+export const poolFor = (urls: readonly string[], allowed: readonly string[], inner?: FetchLike): OllamaPool => {
+  let cache = pools
+  if (inner) {
+    cache = poolsByFetch.get(inner) ?? new Map()
+    poolsByFetch.set(inner, cache)
+  }
   const key = `${urls.join(',')}\u0000${allowed.join(',')}`
-  let pool = pools.get(key)
-  if (!pool) pools.set(key, (pool = new OllamaPool(urls, allowed)))
+  let pool = cache.get(key)
+  if (!pool) cache.set(key, (pool = new OllamaPool(urls, allowed, {}, inner)))
   return pool
 }
 

@@ -33,7 +33,7 @@ interface TagsBody {
 
 const fetchTags = async (services: Services): Promise<LocalModel[]> => {
   const hosts = services.config.OLLAMA_BASE_URL
-  const egress = createEgressFetch(hosts)
+  const egress = createEgressFetch(hosts, services.upstreamFetch)
   const byName = new Map<string, LocalModel>()
   let answered = 0
   await Promise.all(

@@ -23,6 +23,7 @@ import type { Bindings, ExecutionContextLike, Services } from '../../lib/service
 import type { WebSocketUpgrader, WsConnection } from '../../lib/ws.ts'
 import { withKeyEncryptionKey } from '../kek.ts'
 import { createModelsSource } from '../models-file.ts'
+import { createNodeHttpFetch } from './http-fetch.ts'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './pglite.ts'
 
 export interface HostOptions {
@@ -100,7 +101,9 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
   const shutdown = new AbortController()
   const lifecycle = { draining: false, shutdown: shutdown.signal }
   const upgrades = nodeUpgrades(config.NEXUS_MAX_BODY_BYTES)
-  const services: Services = { config, db, bus, log, metrics, lifecycle, websocket: upgrades.upgrader }
+  // Calls to Ollama go over keep-alive node:http: a fraction of the CPU of Node's fetch per call.
+  const upstream = createNodeHttpFetch()
+  const services: Services = { config, db, bus, log, metrics, lifecycle, websocket: upgrades.upgrader, upstreamFetch: upstream.fetch }
 
   const applied = await migrate(db)
   log.info(applied.length ? 'migrations applied' : 'schema is current', { schema: config.NEXUS_DB_SCHEMA, applied })
@@ -187,6 +190,7 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
       await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 5_000))])
       await bus.close().catch(() => undefined)
       await db.close().catch(() => undefined)
+      upstream.close()
       await embedded?.close()
     })())
 
