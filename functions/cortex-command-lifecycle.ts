@@ -1,7 +1,7 @@
 /** An agent's side of a command: claim (long-poll, leased), complete, fail. Only for the agents a user registered. */
 import { Hono } from 'hono'
 import * as z from 'zod'
-import { defineFunction, jsonBody, parseWith, type AppEnv } from '../lib/app.ts'
+import { defineFunction, jsonBody, parseWith, requestSignal, type AppEnv } from '../lib/app.ts'
 import { authUser, requireAuth } from '../lib/auth/middleware.ts'
 import { AgentId, agentForActor } from '../lib/cortex/agents.ts'
 import {
@@ -41,7 +41,7 @@ const app = new Hono<AppEnv>()
     const { agent_id } = parseWith(ClaimParams, c.req.param())
     const q = parseWith(ClaimQuery, c.req.query())
     await agentForActor(services, authUser(c), agent_id)
-    const { signal, dispose } = anySignal([c.req.raw.signal, services.lifecycle?.shutdown])
+    const { signal, dispose } = anySignal([requestSignal(c), services.lifecycle?.shutdown])
     const command = await claim(services, authUser(c), agent_id, { waitSeconds: q.wait, leaseSeconds: q.lease, signal }).finally(
       dispose,
     )

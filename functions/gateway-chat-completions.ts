@@ -1,6 +1,6 @@
 /** POST /v1/chat/completions (and /chat/completions): OpenAI-compatible chat over the local Ollama pool. */
 import { Hono } from 'hono'
-import { defineFunction, jsonBody, type AppContext, type AppEnv } from '../lib/app.ts'
+import { defineFunction, jsonBody, requestSignal, type AppContext, type AppEnv } from '../lib/app.ts'
 import { authenticateCaller } from '../lib/ai/caller.ts'
 import { chatCompletion } from '../lib/ai/chat.ts'
 import { ChatCompletionRequest } from '../lib/ai/openai.ts'
@@ -17,7 +17,7 @@ const handle = async (c: AppContext) => {
       bindings: c.env,
       ctx: c.executionCtx as ExecutionContextLike,
       caller,
-      signal: c.req.raw.signal,
+      signal: requestSignal(c),
       startedAt,
       endpoint: 'chat',
     },

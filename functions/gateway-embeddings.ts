@@ -1,6 +1,6 @@
 /** POST /v1/embeddings (and /embeddings): OpenAI-compatible embeddings through Ollama's /api/embed. */
 import { Hono } from 'hono'
-import { defineFunction, jsonBody, type AppContext, type AppEnv } from '../lib/app.ts'
+import { defineFunction, jsonBody, requestSignal, type AppContext, type AppEnv } from '../lib/app.ts'
 import { authenticateCaller } from '../lib/ai/caller.ts'
 import { EmbeddingsRequest, embeddings } from '../lib/ai/embeddings.ts'
 import type { ExecutionContextLike } from '../lib/services.ts'
@@ -15,7 +15,7 @@ const handle = async (c: AppContext) => {
       bindings: c.env,
       ctx: c.executionCtx as ExecutionContextLike,
       caller,
-      signal: c.req.raw.signal,
+      signal: requestSignal(c),
       startedAt,
       endpoint: 'embeddings',
     },

@@ -3,15 +3,15 @@
  * with one shared database pool and bus, embedded PostgreSQL when no DATABASE_URL is given, and a
  * graceful drain on close.
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http'
+import { STATUS_CODES, createServer, type IncomingMessage, type RequestListener, type ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { pathToFileURL } from 'node:url'
 import { resolve } from 'node:path'
-import { serve, type ServerType } from '@hono/node-server'
+import { serve, type HttpBindings, type ServerType } from '@hono/node-server'
 import { functions, type FunctionSpec, type ServiceGroup } from '../../workers.config.ts'
-import type { NexusFunction } from '../../lib/app.ts'
+import { attachHostInfo, type NexusFunction } from '../../lib/app.ts'
 import { createBus } from '../../lib/bus/index.ts'
 import { createDb, migrate } from '../../lib/db/index.ts'
 import { createDispatcher } from '../../lib/dispatch.ts'
@@ -139,7 +139,11 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
       {
         hostname: config.HOST,
         port: config.PORT,
-        fetch: async (req, nodeEnv: { incoming?: { socket?: { remoteAddress?: string } }; outgoing?: NodeJS.EventEmitter }) => {
+        createServer: ((opts: ServerOptions, listener: RequestListener) =>
+          createServer(opts, (incoming, outgoing) => readSmallBody(incoming, () => listener(incoming, outgoing)))) as typeof createServer,
+        // Our server is HTTP/1.1 (node:http), never HTTP/2: its bindings are HttpBindings.
+        fetch: async (req, bindingsOfNode) => {
+          const nodeEnv = bindingsOfNode as Partial<HttpBindings> | undefined
           // In flight until the response is fully written (or the client went away), not merely returned.
           inFlight++
           let done = false
@@ -148,16 +152,25 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
             done = true
             if (--inFlight === 0) idle?.()
           }
-          if (nodeEnv?.outgoing) nodeEnv.outgoing.once('close', finish)
+          const outgoing = nodeEnv?.outgoing
+          const incoming = nodeEnv?.incoming as (IncomingMessage & { rawBody?: Buffer }) | undefined
+          // What functions would otherwise build undici's full Request for: the body read, and a signal.
+          const gone = new AbortController()
+          attachHostInfo(req, { body: incoming?.rawBody, signal: gone.signal })
+          if (outgoing)
+            outgoing.once('close', () => {
+              if (!outgoing.writableFinished) gone.abort(new DOMException('The client went away', 'AbortError'))
+              finish()
+            })
           try {
             // The client address comes from the socket, never from what the client says.
-            req.headers.set('x-nexus-client-ip', nodeEnv?.incoming?.socket?.remoteAddress ?? '')
+            req.headers.set('x-nexus-client-ip', incoming?.socket?.remoteAddress ?? '')
             return await dispatch(req, fetcherFor)
           } catch (err) {
             finish()
             throw err
           } finally {
-            if (!nodeEnv?.outgoing) finish()
+            if (!outgoing) finish()
           }
         },
       },
@@ -195,6 +208,28 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
     })())
 
   return { url, port, databaseUrl, services, config, served, close }
+}
+
+/** Bodies up to this size (with a content-length) are read before the request is handed on. */
+const SMALL_BODY_BYTES = 64 * 1024
+
+/**
+ * Reads a small body (a declared content-length up to {@link SMALL_BODY_BYTES}) into a buffer before
+ * `next`, where @hono/node-server takes it as the Request's body in one chunk: far cheaper on Node 20
+ * than the web stream it otherwise wraps around the socket (Readable.toWeb). Larger or chunked bodies
+ * stream as before, so the body limit still applies while they arrive.
+ */
+const readSmallBody = (incoming: IncomingMessage, next: () => void) => {
+  const length = Number(incoming.headers['content-length'])
+  if (!(length > 0 && length <= SMALL_BODY_BYTES) || incoming.headers['transfer-encoding'] !== undefined) return next()
+  const chunks: Buffer[] = []
+  incoming.on('data', (chunk: Buffer) => chunks.push(chunk))
+  incoming.once('end', () => {
+    ;(incoming as IncomingMessage & { rawBody?: Buffer }).rawBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+    next()
+  })
+  // A client that leaves mid-body: nothing to answer.
+  incoming.once('error', () => incoming.socket?.destroy())
 }
 
 /**
