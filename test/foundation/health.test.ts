@@ -46,6 +46,31 @@ describeRuntimes('health and metrics', (host) => {
     }
   })
 
+  it('reads a body whole however it comes (small, large, chunked), and answers bad UTF-8 and bad JSON with 400s', async () => {
+    const enc = new TextEncoder()
+    const login = { username: 'nobody', password: 'not-the-password' }
+    // Under 64 KiB the Node host reads the body itself; over it, and chunked, the body streams.
+    const small = enc.encode(JSON.stringify(login))
+    const large = enc.encode(`${' '.repeat(100 * 1024)}${JSON.stringify(login)}`)
+    const chunked = (bytes: Uint8Array) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let at = 0; at < bytes.length; at += 1000) controller.enqueue(bytes.subarray(at, at + 1000))
+          controller.close()
+        },
+      })
+    const post = (body: BodyInit) =>
+      host().fetch('/api/v1/auth/login', { method: 'POST', body, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit)
+    const codeOf = async (res: Response) => ({ status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code })
+    for (const body of [small, large, chunked(small), chunked(large)])
+      expect(await codeOf(await post(body))).toEqual({ status: 401, code: 'INVALID_CREDENTIALS' })
+    const badUtf8 = new Uint8Array([...small.subarray(0, 20), 0xff, 0xfe, ...small.subarray(20)])
+    for (const body of [badUtf8, new Uint8Array([...large, 0xff]), chunked(badUtf8)])
+      expect(await codeOf(await post(body))).toEqual({ status: 400, code: 'INVALID_ENCODING' })
+    for (const body of [enc.encode('{"username":'), chunked(enc.encode(`${' '.repeat(70_000)}{`))])
+      expect(await codeOf(await post(body))).toEqual({ status: 400, code: 'INVALID_JSON' })
+  })
+
   it('GET /metrics is Prometheus text with the request counter and latency histogram', async () => {
     await host().fetch('/metrics') // the scrape itself is a request the wrapper records
     const res = await host().fetch('/metrics')
