@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import WebSocket from 'ws'
 import { fork } from 'node:child_process'
+import http from 'node:http'
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '8' }, concurrency: { type: 'string', default: '8' } },
@@ -56,16 +57,36 @@ const main = async () => {
     child.once('message', (m) => resolve(m as { url: string; databaseUrl: string }))
     child.once('exit', (code) => reject(new Error(`the host exited with ${code}`)))
   })
-  const api = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(host.url + path, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
+  // The client side is node:http with keep-alive: Node's fetch costs ~3x its CPU per request, and on
+  // a small machine the load generator's CPU is taken from the host and the database under test.
+  const agent = new http.Agent({ keepAlive: true })
+  const api = (method: string, path: string, token: string, body?: unknown) =>
+    new Promise<{ command_id: string } | null>((resolve, reject) => {
+      const payload = body ? JSON.stringify(body) : undefined
+      const req = http.request(
+        host.url + path,
+        {
+          method,
+          agent,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : { 'content-length': 0 }),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString()
+            if ((res.statusCode ?? 500) >= 400) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))
+            else resolve(text ? JSON.parse(text) : null)
+          })
+          res.on('error', reject)
+        },
+      )
+      req.on('error', reject)
+      req.end(payload)
     })
-    const text = await res.text()
-    if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${text}`)
-    return text ? JSON.parse(text) : null
-  }
   const login = await fetch(`${host.url}/api/v1/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -87,12 +108,17 @@ const main = async () => {
 
   const cycle = async () => {
     const t0 = performance.now()
-    const created = await api('POST', '/api/v1/commands', token, { text: 'bench', agent_id: 'bench-agent' })
+    const created = (await api('POST', '/api/v1/commands', token, { text: 'bench', agent_id: 'bench-agent' }))!
+    const t1 = performance.now()
     const received = new Promise<void>((r) => waiting.set(created.command_id, r))
     // Claims take the oldest queued command, not necessarily this one: each cycle completes what it got.
     const claimed = await api('POST', '/api/v1/agents/bench-agent/commands/claim', token)
+    const t2 = performance.now()
     if (claimed) await api('POST', `/api/v1/commands/${claimed.command_id}/complete`, token, { result: 'ok' })
+    const t3 = performance.now()
     await received
+    const t4 = performance.now()
+    ;((globalThis as any).__P ??= []).push([t1 - t0, t2 - t1, t3 - t2, t4 - t3])
     waiting.delete(created.command_id)
     return performance.now() - t0
   }
@@ -106,6 +132,7 @@ const main = async () => {
     }),
   )
   const rate = sat.length / seconds
+  { const P = (globalThis as any).__P as number[][]; const med = (i: number) => q(P.map((p) => p[i]!), 0.5).toFixed(2); console.log('create', med(0), 'claim', med(1), 'complete', med(2), 'event after', med(3)) }
 
   // Fixed rates (open loop): latency when the system is not saturated.
   const fixed: Array<{ rps: number; lat: number[] }> = []
@@ -123,6 +150,7 @@ const main = async () => {
     fixed.push({ rps, lat })
   }
   ws.close()
+  agent.destroy()
 
   // Raw PostgreSQL: the same three transactions, directly, same concurrency and duration.
   const dbUrl = process.env.DATABASE_URL

@@ -34,6 +34,24 @@ describe('event hub', () => {
     await hub.close()
   })
 
+  it('holds an offer that comes before the one filling its gap, then delivers both in order without reading the log', async () => {
+    const hub = createEventHub(s, 60_000)
+    const seen: WireEvent[] = []
+    const unsubscribe = await hub.subscribe('now', { onEvent: (ev) => seen.push(ev) })
+    const head = await lastEventId(s.db)
+    // Rows that are not in the log (only offers can deliver them), offered as concurrent requests may.
+    const row = (id: number, type: string): EventRow => ({ id, type, command_id: null, agent_id: null, payload: {}, actor: null, created_at: new Date() })
+    hub.offer([row(head + 2, 'test.second')])
+    expect(seen).toEqual([])
+    hub.offer([row(head + 1, 'test.first')])
+    expect(seen.map((e) => [e.id, e.type])).toEqual([
+      [head + 1, 'test.first'],
+      [head + 2, 'test.second'],
+    ])
+    unsubscribe()
+    await hub.close()
+  })
+
   it('reads the log on a gap, so events written elsewhere come first, in id order, each once', async () => {
     const hub = createEventHub(s, 60_000)
     const seen: WireEvent[] = []

@@ -21,9 +21,11 @@ export interface EventHub {
    */
   subscribe(after: number | 'now', listener: HubListener): Promise<() => void>
   /**
-   * Hands over events this process just committed. Ids are assigned in commit order, so when the first
-   * follows the hub's head, every earlier event is already delivered and these go out without a log
-   * read; otherwise (a gap: another writer, or an id a rolled-back insert used up) the log is read.
+   * Hands over events this process just committed. Ids are assigned in commit order, so events that
+   * follow the hub's head go out at once, without a log read. Offers from concurrent requests can
+   * arrive out of order: an event after a gap waits (up to {@link GAP_WAIT_MS}) for the offer that
+   * fills it; a gap still open then (another process's events, an id a rolled-back insert used up)
+   * is filled from the log.
    */
   offer(rows: EventRow[]): void
   close(): Promise<void>
@@ -38,6 +40,10 @@ interface Entry {
 
 const POLL_MS = 1000
 const PAGE = 500
+/** How long offered events after a gap wait for the offer that fills it before the log is read. */
+export const GAP_WAIT_MS = 25
+/** Offered events held at most; past this the log is read at once. */
+const MAX_PENDING = 10_000
 
 /** Creates a hub over the services' database and bus. It runs only while it has listeners. */
 export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, pollMs = POLL_MS): EventHub => {
@@ -49,6 +55,9 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
   let unsubscribeBus: (() => Promise<void>) | undefined
   let reading: Promise<void> | undefined
   let again = false
+  // Offered events after a gap, by id, until the gap fills (an earlier offer, or a log read).
+  const pending = new Map<number, EventRow>()
+  let gapTimer: ReturnType<typeof setTimeout> | undefined
 
   const deliver = (entry: Entry, ev: WireEvent) => {
     if (ev.id <= entry.cursor) return
@@ -71,6 +80,24 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
     }
   }
 
+  // Publishes the offered events that now follow the head; the rest wait for their gap, within bounds.
+  const drainPending = () => {
+    for (let next = pending.get(head + 1); next; next = pending.get(head + 1)) {
+      pending.delete(head + 1)
+      publish(toWire(next))
+    }
+    for (const id of pending.keys()) if (id <= head) pending.delete(id)
+    if (pending.size === 0) {
+      clearTimeout(gapTimer)
+      gapTimer = undefined
+    } else if (pending.size > MAX_PENDING) void read()
+    else
+      gapTimer ??= setTimeout(() => {
+        gapTimer = undefined
+        if (pending.size > 0) void read()
+      }, GAP_WAIT_MS)
+  }
+
   // Reads the log past `head` and hands each event to every live listener; coalesces concurrent calls.
   const read = (): Promise<void> => {
     if (reading) {
@@ -90,6 +117,7 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
       .catch((err) => log.warn('event log read failed; retrying on the next poll', { err }))
       .finally(() => {
         reading = undefined
+        drainPending()
       })
     return reading
   }
@@ -107,7 +135,7 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
           } catch {
             // not an event: read anyway
           }
-          if (typeof id === 'number' && id <= head) return
+          if (typeof id === 'number' && (id <= head || pending.has(id))) return
           void read()
         })
         unsubscribeBus = () => sub.close()
@@ -124,6 +152,9 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
     if (!started) return
     clearInterval(timer)
     timer = undefined
+    clearTimeout(gapTimer)
+    gapTimer = undefined
+    pending.clear()
     const unsub = unsubscribeBus
     unsubscribeBus = undefined
     started = undefined
@@ -157,11 +188,9 @@ export const createEventHub = (services: Pick<Services, 'db' | 'bus' | 'log'>, p
     },
     offer(rows) {
       if (!started || head < 0 || rows.length === 0) return
-      const sorted = [...rows].sort((a, b) => Number(a.id) - Number(b.id))
-      let contiguous = Number(sorted[0]!.id) === head + 1 && !reading
-      for (let i = 1; contiguous && i < sorted.length; i++) contiguous = Number(sorted[i]!.id) === Number(sorted[i - 1]!.id) + 1
-      if (!contiguous) return void read()
-      for (const row of sorted) publish(toWire(row))
+      for (const row of rows) if (Number(row.id) > head) pending.set(Number(row.id), row)
+      // While the log is being read, what it returns goes first; the read drains these when it ends.
+      if (!reading) drainPending()
     },
     async close() {
       entries.clear()

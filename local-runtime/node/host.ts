@@ -212,20 +212,28 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
 
 /** Bodies up to this size (with a content-length) are read before the request is handed on. */
 const SMALL_BODY_BYTES = 64 * 1024
+const EMPTY = Buffer.alloc(0)
 
 /**
- * Reads a small body (a declared content-length up to {@link SMALL_BODY_BYTES}) into a buffer before
- * `next`, where @hono/node-server takes it as the Request's body in one chunk: far cheaper on Node 20
- * than the web stream it otherwise wraps around the socket (Readable.toWeb). Larger or chunked bodies
- * stream as before, so the body limit still applies while they arrive.
+ * Reads a small body (a declared content-length up to {@link SMALL_BODY_BYTES}; none at all without
+ * content-length or transfer-encoding) into a buffer before `next`, where @hono/node-server takes it
+ * as the Request's body in one chunk and functions take it as is (lib/app.ts, HostRequestInfo): far
+ * cheaper on Node 20 than the web stream otherwise wrapped around the socket. Larger or chunked
+ * bodies stream as before, so the body limit still applies while they arrive.
  */
-const readSmallBody = (incoming: IncomingMessage, next: () => void) => {
-  const length = Number(incoming.headers['content-length'])
-  if (!(length > 0 && length <= SMALL_BODY_BYTES) || incoming.headers['transfer-encoding'] !== undefined) return next()
+const readSmallBody = (incoming: IncomingMessage & { rawBody?: Buffer }, next: () => void) => {
+  if (incoming.headers['transfer-encoding'] !== undefined) return next()
+  const declared = incoming.headers['content-length']
+  const length = declared === undefined ? 0 : Number(declared)
+  if (length === 0) {
+    incoming.rawBody = EMPTY
+    return next()
+  }
+  if (!(length > 0 && length <= SMALL_BODY_BYTES)) return next()
   const chunks: Buffer[] = []
   incoming.on('data', (chunk: Buffer) => chunks.push(chunk))
   incoming.once('end', () => {
-    ;(incoming as IncomingMessage & { rawBody?: Buffer }).rawBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+    incoming.rawBody = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
     next()
   })
   // A client that leaves mid-body: nothing to answer.
