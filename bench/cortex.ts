@@ -2,7 +2,8 @@
  * Cortex end to end: create -> claim -> complete -> `command_completed` received over the WebSocket.
  * Commands per second at saturation and p50/p99 latency at fixed rates, beside the raw PostgreSQL rate
  * of the same statements (the three transactions, advisory lock and event rows included, sent as
- * lib/cortex/events.ts sends them) in the same run.
+ * lib/cortex/events.ts sends them: BEGIN in the first statement's write, a completion's update, its
+ * event and the COMMIT in one write) in the same run.
  *
  *   npm run bench:cortex [-- --seconds 8 --concurrency 8]
  *
@@ -159,12 +160,20 @@ const main = async () => {
   const t = (name: string) => sql(`${schema}.${name}`)
   // Each transaction as lib/cortex/events.ts sends it: begin, the statements, then the advisory lock and
   // the event insert in one statement with the COMMIT pipelined behind it, on one reserved connection.
-  const txn = async <T>(fn: (tx: postgres.ReservedSql) => Promise<{ value: T; event?: [string, string] }>) => {
+  // `last`: a statement sent but not awaited, so the event and the COMMIT go out in its write (withEvents' deferred).
+  const txn = async <T>(fn: (tx: postgres.ReservedSql) => Promise<{ value: T; event?: [string, string]; last?: Promise<unknown> }>) => {
     const tx = await sql.reserve()
+    let open = false
     try {
-      await tx`begin`
-      const { value, event } = await fn(tx)
+      // BEGIN goes out in one write with the first statement, as withEvents sends it.
+      const begin = tx`begin`.execute()
+      begin.catch(() => undefined)
+      open = true
+      const { value, event, last } = await fn(tx)
+      last?.catch(() => undefined)
+      await begin
       if (!event) {
+        open = false
         await tx`commit`
         return value
       }
@@ -175,12 +184,14 @@ const main = async () => {
           jsonb_to_recordset(${tx.json([{ type, command_id: id, agent_id: 'bench-agent', payload: { status: type }, actor: 'admin' }])}::jsonb)
             as e(type text, command_id uuid, agent_id text, payload jsonb, actor text)
         returning *`.execute()
+      open = false
       const commit = tx`commit`.execute()
+      await last
       await insert
       await commit
       return value
     } catch (err) {
-      await tx`rollback`.catch(() => undefined)
+      if (open) await tx`rollback`.catch(() => undefined)
       throw err
     } finally {
       tx.release()
@@ -210,8 +221,9 @@ const main = async () => {
           await txn(async (tx) => {
             await tx`select c.*, a.owner_id from ${t('commands')} c left join ${t('agents')} a on a.agent_id = c.agent_id
               where c.command_id = ${claimedId} for update of c`
-            await tx`update ${t('commands')} set status = 'completed', result = 'ok', finished_at = now() where command_id = ${claimedId}`
-            return { value: null, event: ['command_completed', claimedId] }
+            const last = tx`update ${t('commands')} set status = 'completed', result = 'ok', finished_at = now()
+              where command_id = ${claimedId} returning *`.execute()
+            return { value: null, event: ['command_completed', claimedId], last }
           })
         raw.push(performance.now() - t0)
       }

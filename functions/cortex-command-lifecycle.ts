@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import * as z from 'zod'
 import { defineFunction, jsonBody, parseWith, requestSignal, type AppEnv } from '../lib/app.ts'
 import { authUser, requireAuth } from '../lib/auth/middleware.ts'
-import { AgentId, agentForActor } from '../lib/cortex/agents.ts'
+import { AgentId, assertMayActForAgent } from '../lib/cortex/agents.ts'
 import {
   claim,
   CommandId,
@@ -40,7 +40,7 @@ const app = new Hono<AppEnv>()
     ensureSweeper(services)
     const { agent_id } = parseWith(ClaimParams, c.req.param())
     const q = parseWith(ClaimQuery, c.req.query())
-    await agentForActor(services, authUser(c), agent_id)
+    await assertMayActForAgent(services, authUser(c), agent_id)
     const { signal, dispose } = anySignal([requestSignal(c), services.lifecycle?.shutdown])
     const command = await claim(services, authUser(c), agent_id, { waitSeconds: q.wait, leaseSeconds: q.lease, signal }).finally(
       dispose,

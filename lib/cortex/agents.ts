@@ -4,6 +4,7 @@ import type { AuthUser } from '../auth/types.ts'
 import type { Db } from '../db/index.ts'
 import { forbidden, notFound } from '../errors.ts'
 import type { Services } from '../services.ts'
+import { scopedState } from '../state.ts'
 import { publishEvents, withEvents, type EventRow } from './events.ts'
 import { eventHub } from './hub.ts'
 import { safeJson, safeText } from './text.ts'
@@ -99,6 +100,28 @@ export const agentForActor = async (scope: Scope, user: AuthUser, agentId: strin
   return agent
 }
 
+/** How long this process trusts an agent's owner it has read (an owner is set once, at registration). */
+export const OWNER_CACHE_MS = 60_000
+
+/**
+ * 404 for an unknown agent, 403 when the user may not act for it: {@link agentForActor} without the
+ * agent itself, for the hot path of claims. An agent's owner is set at its first registration and
+ * never changes (its user's deletion clears it), so this process keeps it for {@link OWNER_CACHE_MS}.
+ */
+export const assertMayActForAgent = async (services: Services, user: AuthUser, agentId: string): Promise<void> => {
+  const owners = scopedState(services, 'cortex.owners', () => new Map<string, { owner_id: string | null; until: number }>())
+  const now = Date.now()
+  let known = owners.get(agentId)
+  if (!known || known.until <= now) {
+    const [row] = await services.db.sql<{ owner_id: string | null }[]>`
+      select owner_id from ${services.db.t.agents} where agent_id = ${agentId}`
+    if (!row) throw notFound(`Agent "${agentId}"`, 'AGENT_NOT_FOUND')
+    if (owners.size >= 10_000) for (const [id, k] of owners) if (k.until <= now || owners.size >= 10_000) owners.delete(id)
+    owners.set(agentId, (known = { owner_id: row.owner_id, until: now + OWNER_CACHE_MS }))
+  }
+  if (!mayActFor(user, known)) throw forbidden(`You did not register agent "${agentId}"`)
+}
+
 /**
  * Registers an agent, or updates it when it is already known (only its owner, an operator or an admin
  * may). Returns whether it was new. Emits `agent_registered`, and `agent_status` online when it was offline.
@@ -152,10 +175,17 @@ const afterAgentChange = async (services: Services, agentId: string, events: Eve
 export const touchAgent = async (services: Services, agentId: string, force = false): Promise<void> => {
   const { db, bus } = services
   const ttl = agentTtl(services)
+  const windowSeconds = Math.min(10, Math.max(1, Math.floor(ttl / 3)))
   // A recent write makes this one unnecessary: skip the transaction altogether (claims call this often).
+  // This process's own memory answers first; the bus's key covers the other processes.
+  const touched = scopedState(services, 'cortex.touched', () => new Map<string, number>())
+  const now = Date.now()
+  if (!force && (touched.get(agentId) ?? 0) > now) return
   const recent = `agent:touched:${agentId}`
   if (!force && (await bus.get(recent).catch(() => null))) return
-  await bus.set(recent, '1', { ttlSeconds: Math.min(10, Math.max(1, Math.floor(ttl / 3))) }).catch(() => false)
+  if (touched.size > 10_000) for (const [id, until] of touched) if (until <= now) touched.delete(id)
+  touched.set(agentId, now + windowSeconds * 1000)
+  await bus.set(recent, '1', { ttlSeconds: windowSeconds }).catch(() => false)
   const { events } = await withEvents(db, async (tx, emit) => {
     const [row] = await tx<{ was_online: boolean; status: string }[]>`
       update ${db.t.agents} a set last_seen_at = now(), status = 'online'
@@ -163,7 +193,7 @@ export const touchAgent = async (services: Services, agentId: string, force = fa
                    last_seen_at > now() - make_interval(secs => ${ttl}) as was_online
             from ${db.t.agents} where agent_id = ${agentId} for update) old
       where a.agent_id = old.agent_id
-        and (${force} or a.last_seen_at < now() - make_interval(secs => ${Math.min(10, Math.max(1, Math.floor(ttl / 3)))}) or old.old_status <> 'online')
+        and (${force} or a.last_seen_at < now() - make_interval(secs => ${windowSeconds}) or old.old_status <> 'online')
       returning old.was_online, old.old_status as status`
     if (row && (!row.was_online || row.status !== 'online'))
       await emit({ type: 'agent_status', agent_id: agentId, payload: { status: 'online' } })

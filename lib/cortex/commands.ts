@@ -9,7 +9,7 @@ import type { Db, TxSql } from '../db/index.ts'
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.ts'
 import type { Services } from '../services.ts'
 import { AgentId, markSilentAgentsOffline, mayActFor, touchAgent } from './agents.ts'
-import { COMMANDS_CHANNEL, publishEvents, withEvents, type EventRow, type NewEvent } from './events.ts'
+import { COMMANDS_CHANNEL, deferred, publishEvents, withEvents, type EventRow, type NewEvent } from './events.ts'
 import { eventHub } from './hub.ts'
 import { cortexMetrics } from './metrics.ts'
 import { route } from './routing.ts'
@@ -304,31 +304,31 @@ export const finish = async (services: Services, user: AuthUser, id: string, op:
     if (op.body.lease_token && current.status === 'queued')
       throw conflict('The lease on this command ran out; it went back to the queue', 'LEASE_LOST')
 
+    // The update goes out with the event and the COMMIT in one write: the event says what the update
+    // does (status, and the fields it keeps), so it need not wait for the row to come back.
+    const last = (update: Promise<CommandRow[]>) => deferred(update.then((rows) => rows[0]!))
     if (op.kind === 'complete') {
-      const [done] = await tx<CommandRow[]>`
+      emit(commandEvent('command_completed', { ...current, status: 'completed' }, user.username))
+      return last(tx<CommandRow[]>`
         update ${db.t.commands} set status = 'completed', result = ${op.body.result ?? null},
           data = ${op.body.data === undefined ? null : tx.json(op.body.data as never)},
           lease_token = null, lease_expires_at = null, finished_at = now(), updated_at = now()
-        where command_id = ${id} returning *`
-      await emit(commandEvent('command_completed', done!, user.username))
-      return done!
+        where command_id = ${id} returning *`.execute())
     }
     const retry = op.body.retry === true && current.attempts < current.max_attempts
     if (retry) {
-      const [again] = await tx<CommandRow[]>`
+      emit(commandEvent('command_requeued', { ...current, status: 'queued' }, user.username, { reason: 'failed', error: op.body.error }))
+      return last(tx<CommandRow[]>`
         update ${db.t.commands} set status = 'queued', error = ${op.body.error},
           available_at = now() + make_interval(secs => ${backoffSeconds(current.attempts)}),
           lease_token = null, lease_expires_at = null, updated_at = now()
-        where command_id = ${id} returning *`
-      await emit(commandEvent('command_requeued', again!, user.username, { reason: 'failed', error: op.body.error }))
-      return again!
+        where command_id = ${id} returning *`.execute())
     }
-    const [failed] = await tx<CommandRow[]>`
+    emit(commandEvent('command_failed', { ...current, status: 'failed' }, user.username, { error: op.body.error }))
+    return last(tx<CommandRow[]>`
       update ${db.t.commands} set status = 'failed', error = ${op.body.error},
         lease_token = null, lease_expires_at = null, finished_at = now(), updated_at = now()
-      where command_id = ${id} returning *`
-    await emit(commandEvent('command_failed', failed!, user.username, { error: op.body.error }))
-    return failed!
+      where command_id = ${id} returning *`.execute())
   })
   const command = toCommand(row)
   if (row.status === 'completed' || row.status === 'failed') await cacheFinished(services, command)

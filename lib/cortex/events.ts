@@ -60,6 +60,21 @@ export interface NewEvent {
   actor?: string | null
 }
 
+/** A transaction's last statement, sent but not awaited: see {@link deferred}. */
+export class Deferred<T> {
+  constructor(readonly promise: Promise<T>) {
+    promise.catch(() => undefined) // awaited by withEvents; never an unhandled rejection meanwhile
+  }
+}
+
+/**
+ * Marks `query` (already sent, e.g. `tx\`...\`.execute()`) as the transaction's last statement, for
+ * `fn` to return unawaited: withEvents then sends the events and the COMMIT right behind it, in the
+ * same write, and awaits all three together. For a statement whose events do not depend on what it
+ * returns; a failure of it rolls the whole transaction back, and is what the caller sees.
+ */
+export const deferred = <T>(query: PromiseLike<T>): Deferred<T> => new Deferred(Promise.resolve(query))
+
 /**
  * Runs `fn` in a transaction that may append events; returns its result and the events appended, in id
  * order. Events are written at the end by one statement that takes the lock and inserts them, and the
@@ -68,7 +83,7 @@ export interface NewEvent {
  */
 export const withEvents = async <T>(
   db: Db,
-  fn: (tx: TxSql, emit: (event: NewEvent) => void) => Promise<T>,
+  fn: (tx: TxSql, emit: (event: NewEvent) => void) => Promise<T | Deferred<T>>,
 ): Promise<{ result: T; events: EventRow[] }> => {
   const sql = await db.sql.reserve()
   const tx = sql as unknown as TxSql
@@ -80,12 +95,22 @@ export const withEvents = async <T>(
     begin.catch(() => undefined)
     open = true
     const pending: NewEvent[] = []
-    const result = await fn(tx, (event) => void pending.push(event))
+    const out = await fn(tx, (event) => void pending.push(event))
     await begin
+    const last = out instanceof Deferred ? (out as Deferred<T>).promise : undefined
     if (!pending.length) {
+      if (last) {
+        // Sent together: should the last statement fail, PostgreSQL answers this COMMIT with a ROLLBACK.
+        open = false
+        const commit = sql`commit`.execute()
+        const [done] = await Promise.allSettled([last, commit])
+        if (done.status === 'rejected') throw done.reason
+        await commit
+        return { result: done.value, events: [] }
+      }
       open = false
       await sql`commit`
-      return { result, events: [] }
+      return { result: out as T, events: [] }
     }
     const rows = pending.map((e) => ({
       type: e.type,
@@ -106,10 +131,12 @@ export const withEvents = async <T>(
     // ROLLBACK: nothing of the transaction is kept, and the insert's error is what the caller sees.
     open = false
     const commit = sql`commit`.execute()
-    const [inserted] = await Promise.allSettled([insert, commit])
+    const [done, inserted] = await Promise.allSettled([last ?? Promise.resolve(out as T), insert, commit])
+    // The first failure is the cause: after it PostgreSQL refuses the rest of the transaction.
+    if (done.status === 'rejected') throw done.reason
     if (inserted.status === 'rejected') throw inserted.reason
     await commit
-    return { result, events: [...inserted.value].sort((a, b) => Number(a.id) - Number(b.id)) }
+    return { result: done.value, events: [...inserted.value].sort((a, b) => Number(a.id) - Number(b.id)) }
   } catch (err) {
     if (open) await sql`rollback`.catch(() => undefined)
     throw err
