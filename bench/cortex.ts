@@ -2,8 +2,8 @@
  * Cortex end to end: create -> claim -> complete -> `command_completed` received over the WebSocket.
  * Commands per second at saturation and p50/p99 latency at fixed rates, beside the raw PostgreSQL rate
  * of the same statements (the three transactions, advisory lock and event rows included, sent as
- * lib/cortex/events.ts sends them: BEGIN in the first statement's write, a completion's update, its
- * event and the COMMIT in one write) in the same run.
+ * lib/cortex/events.ts sends them: BEGIN in the first statement's write; a creation's insert or a
+ * completion's update in one write with its event and the COMMIT) in the same run.
  *
  *   npm run bench:cortex [-- --seconds 8 --concurrency 8]
  *
@@ -204,9 +204,10 @@ const main = async () => {
       while (performance.now() < rawUntil) {
         const t0 = performance.now()
         await txn(async (tx) => {
-          const [row] = await tx`insert into ${t('commands')} (text, agent_id) select 'bench', 'bench-agent'
-            where exists (select 1 from ${t('agents')} where agent_id = 'bench-agent') returning command_id`
-          return { value: row!.command_id as string, event: ['command_created', row!.command_id] }
+          const id = crypto.randomUUID()
+          const last = tx`insert into ${t('commands')} (command_id, text, agent_id) values (${id}, 'bench', 'bench-agent')
+            returning *`.execute()
+          return { value: id, event: ['command_created', id], last }
         })
         const claimedId = await txn(async (tx) => {
           const [row] = await tx`

@@ -110,6 +110,10 @@ const afterCommit = async (services: Services, events: EventRow[]) => {
   for (const e of events) m.events.inc({ type: e.type })
 }
 
+// commands.agent_id references agents: the only foreign key a command insert can break.
+const FOREIGN_KEY_VIOLATION = '23503'
+const agentOf = (body: CreateBody) => body.agent_id ?? '(routed)'
+
 /** Creates a command for `agent_id`, or for the agent the routing rules pick. */
 export const createCommand = async (services: Services, user: AuthUser, body: CreateBody): Promise<Command> => {
   const { db } = services
@@ -123,15 +127,30 @@ export const createCommand = async (services: Services, user: AuthUser, body: Cr
       agentId = routed.agentId
       ruleId = routed.ruleId
     }
-    // The agent check and the insert in one statement: nothing is inserted for an unknown agent.
-    const [inserted] = await tx<CommandRow[]>`
-      insert into ${db.t.commands} (text, agent_id, priority, max_attempts, routed_by_rule, created_by)
-      select ${body.text}, ${agentId}, ${body.priority ?? 0}, ${body.max_attempts ?? 5}, ${ruleId}, ${user.sub}
-      where exists (select 1 from ${db.t.agents} where agent_id = ${agentId})
-      returning *`
-    if (!inserted) throw new ApiError(400, 'AGENT_NOT_FOUND', `agent_id: agent "${agentId}" is not registered`, { param: 'agent_id' })
-    await emit(commandEvent('command_created', inserted!, user.username))
-    return inserted!
+    // The id is made here, so the event is known before the insert answers: the insert, the event and
+    // the COMMIT go out in one write. An unknown agent fails the insert on its foreign key, and with it
+    // the whole transaction.
+    const commandId = crypto.randomUUID()
+    const priority = body.priority ?? 0
+    emit({
+      type: 'command_created',
+      command_id: commandId,
+      agent_id: agentId,
+      actor: user.username,
+      payload: { status: 'queued', attempts: 0, text: body.text, priority },
+    })
+    return deferred(
+      tx<CommandRow[]>`
+        insert into ${db.t.commands} (command_id, text, agent_id, priority, max_attempts, routed_by_rule, created_by)
+        values (${commandId}, ${body.text}, ${agentId}, ${priority}, ${body.max_attempts ?? 5}, ${ruleId}, ${user.sub})
+        returning *`
+        .execute()
+        .then((rows) => rows[0]!),
+    )
+  }).catch((err: unknown) => {
+    if ((err as { code?: unknown }).code === FOREIGN_KEY_VIOLATION)
+      throw new ApiError(400, 'AGENT_NOT_FOUND', `agent_id: agent "${agentOf(body)}" is not registered`, { param: 'agent_id' })
+    throw err
   })
   // The contract's announcement for Redis subscribers: at least command_id, agent_id, text.
   const announcement = {
