@@ -197,6 +197,20 @@ export const busContract = (name: string, make: () => Promise<BusUnderTest>, opt
       expect(got).toEqual(sent.map((m) => ['ordered', m]))
     })
 
+    it('publishes many messages at once, each channel in order', async () => {
+      const bus = await open()
+      const got: [string, string][] = []
+      await bus.subscribe(['many-a', 'many-b'], (channel, message) => got.push([channel, message]))
+      const sent: Array<[string, string]> = Array.from({ length: 20 }, (_, i) => [i % 3 === 0 ? 'many-b' : 'many-a', `m${i} ünï\n`])
+      await bus.publishMany(sent)
+      await bus.publishMany([])
+      await waitFor(() => got.length >= sent.length)
+      await sleep(50)
+      // Order holds per channel (the Upstash driver follows each channel on a stream of its own).
+      for (const channel of ['many-a', 'many-b']) expect(got.filter(([c]) => c === channel)).toEqual(sent.filter(([c]) => c === channel))
+      expect(got).toHaveLength(sent.length)
+    })
+
     it('resolves subscribe only once messages published right after are received', async () => {
       const bus = await open()
       for (let i = 0; i < 5; i++) {

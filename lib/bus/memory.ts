@@ -35,22 +35,29 @@ export const createMemoryBus = (options: MemoryBusOptions = {}): Bus => {
     for (const [k, e] of store) if (e.expiresAt !== null && e.expiresAt <= t) store.delete(k)
   }
 
+  const publish = (channel: string, message: string): number => {
+    const subs = subscribers.get(channel)
+    if (!subs || subs.size === 0) return 0
+    const targets = [...subs]
+    queueMicrotask(() => {
+      for (const fn of targets) {
+        try {
+          fn(channel, message)
+        } catch {
+          // A failing subscriber must not break the publisher or the other subscribers.
+        }
+      }
+    })
+    return targets.length
+  }
+
   return {
     kind: 'memory',
     async publish(channel, message) {
-      const subs = subscribers.get(channel)
-      if (!subs || subs.size === 0) return 0
-      const targets = [...subs]
-      queueMicrotask(() => {
-        for (const fn of targets) {
-          try {
-            fn(channel, message)
-          } catch {
-            // A failing subscriber must not break the publisher or the other subscribers.
-          }
-        }
-      })
-      return targets.length
+      return publish(channel, message)
+    },
+    async publishMany(messages) {
+      for (const [channel, message] of messages) publish(channel, message)
     },
     async subscribe(channels, onMessage): Promise<Subscription> {
       for (const ch of channels) {

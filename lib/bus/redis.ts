@@ -34,6 +34,13 @@ export const createRedisBus = (options: RedisBusOptions): Bus => {
   return {
     kind: 'redis',
     publish: (channel, message) => client.publish(p(channel), message),
+    async publishMany(messages) {
+      if (messages.length === 0) return
+      // One write for all: a pipeline answers with [error, result] per command.
+      const results = await client.pipeline(messages.map(([channel, message]) => ['publish', p(channel), message])).exec()
+      const failed = results?.find(([err]) => err)
+      if (failed) throw failed[0]
+    },
     async subscribe(channels, onMessage): Promise<Subscription> {
       const sub = connect(options.url, timeout)
       sub.on('error', () => undefined)

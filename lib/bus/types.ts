@@ -20,6 +20,8 @@ export interface Bus {
   readonly kind: BusKind
   /** Publishes to a channel; resolves to the number of subscribers that received it (as Redis reports). */
   publish(channel: string, message: string): Promise<number>
+  /** Publishes each `[channel, message]` in order, in one round trip where the driver can (a pipeline). */
+  publishMany(messages: ReadonlyArray<readonly [channel: string, message: string]>): Promise<void>
   /** Subscribes to channels; resolves once the subscription is active, so no message published after is missed. */
   subscribe(channels: string[], onMessage: MessageHandler): Promise<Subscription>
   get(key: string): Promise<string | null>

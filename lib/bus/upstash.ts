@@ -56,6 +56,14 @@ export const createUpstashBus = (options: UpstashBusOptions): Bus => {
   return {
     kind: 'upstash',
     publish: (channel, message) => run(() => redis.publish(p(channel), message)),
+    async publishMany(messages) {
+      if (messages.length === 0) return
+      await run(() => {
+        const pipe = redis.pipeline()
+        for (const [channel, message] of messages) pipe.publish(p(channel), message)
+        return pipe.exec()
+      })
+    },
     async subscribe(channels, onMessage): Promise<Subscription> {
       const sub = await subscribeSse({ base, token: options.token, timeoutMs }, channels, p, onMessage)
       const tracked: Subscription = {

@@ -103,9 +103,9 @@ const summary = (r: CommandRow) => ({ status: r.status, attempts: r.attempts, te
  * After a commit: publish the events (the doorbell every hub, this process's included, reads the log on),
  * count. Never fails the request; with the bus down, hubs still read the log on their poll.
  */
-const afterCommit = async (services: Services, events: EventRow[]) => {
+const afterCommit = async (services: Services, events: EventRow[], before?: ReadonlyArray<readonly [string, string]>) => {
   eventHub(services).offer(events)
-  await publishEvents(services, events)
+  await publishEvents(services, events, before)
   const m = cortexMetrics(services)
   for (const e of events) m.events.inc({ type: e.type })
 }
@@ -160,10 +160,8 @@ export const createCommand = async (services: Services, user: AuthUser, body: Cr
     priority: row.priority,
     created_at: iso(row.created_at),
   }
-  await services.bus.publish(COMMANDS_CHANNEL, JSON.stringify(announcement)).catch((err) => {
-    services.log.warn('command announcement failed; agents still get it by claiming', { err })
-  })
-  await afterCommit(services, events)
+  // Published first, in the same round trip as the event.
+  await afterCommit(services, events, [[COMMANDS_CHANNEL, JSON.stringify(announcement)]])
   return toCommand(row)
 }
 

@@ -146,19 +146,28 @@ export const withEvents = async <T>(
 }
 
 /**
- * Publishes committed events on `nexus:events` (and agent events on `nexus:agents`). Best effort:
- * with the bus down, live clients still get them from the log within a poll interval.
+ * Publishes committed events on `nexus:events` (and agent events on `nexus:agents`), after `before`
+ * (other messages of the same change, e.g. a command's announcement), all in one round trip. Best
+ * effort: with the bus down, live clients still get the events from the log within a poll interval.
  */
-export const publishEvents = async (services: Pick<Services, 'bus' | 'log'>, events: EventRow[]): Promise<void> => {
+export const publishEvents = async (
+  services: Pick<Services, 'bus' | 'log'>,
+  events: EventRow[],
+  before: ReadonlyArray<readonly [string, string]> = [],
+): Promise<void> => {
+  const messages: Array<readonly [string, string]> = [...before]
   for (const row of events) {
     const wire = JSON.stringify(toWire(row))
-    try {
-      await services.bus.publish(EVENTS_CHANNEL, wire)
-      if (row.type.startsWith('agent_')) await services.bus.publish(AGENTS_CHANNEL, wire)
-    } catch (err) {
-      services.log.warn('event publish failed; live clients will read it from the log', { type: row.type, err })
-      return
-    }
+    messages.push([EVENTS_CHANNEL, wire])
+    if (row.type.startsWith('agent_')) messages.push([AGENTS_CHANNEL, wire])
+  }
+  try {
+    await services.bus.publishMany(messages)
+  } catch (err) {
+    services.log.warn('event publish failed; live clients will read the events from the log, agents claim their commands', {
+      types: events.map((e) => e.type),
+      err,
+    })
   }
 }
 
