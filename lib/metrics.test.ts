@@ -36,3 +36,13 @@ describe('Registry', () => {
     await expect(r.render()).resolves.toContain('# TYPE g gauge')
   })
 })
+
+describe('label values', () => {
+  it('escapes backslashes, newlines and quotes, and leaves plain values as they are', () => {
+    const r = new Registry()
+    const c = r.counter('escaped_total', 'Escaping.')
+    c.inc({ path: 'a\\b', text: 'line\nnext', q: 'say "hi"', plain: 'ok' })
+    c.inc({ plain: 'ok', q: 'say "hi"', text: 'line\nnext', path: 'a\\b' }) // same series, keys in another order
+    expect(c.render()).toContain('escaped_total{path="a\\\\b",plain="ok",q="say \\"hi\\"",text="line\\nnext"} 2')
+  })
+})

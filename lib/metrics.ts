@@ -2,11 +2,19 @@
 
 type Labels = Record<string, string | number>
 
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
+const NEEDS_ESCAPE = /[\\\n"]/
+const escapeLabel = (v: string) =>
+  NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v
+// Called for every observation (several per request): a plain loop, no intermediate arrays.
 const labelKey = (labels: Labels | undefined): string => {
   if (!labels) return ''
   const keys = Object.keys(labels).sort()
-  return keys.map((k) => `${k}="${escapeLabel(String(labels[k]))}"`).join(',')
+  let key = ''
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!
+    key += `${i ? ',' : ''}${k}="${escapeLabel(String(labels[k]))}"`
+  }
+  return key
 }
 const fmt = (n: number) => (Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN')
 const withLabels = (name: string, key: string, extra?: string) => {
