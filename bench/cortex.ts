@@ -107,6 +107,8 @@ const main = async () => {
   })
   await new Promise((r) => ws.once('open', r))
 
+  // Each cycle's steps: create, claim, complete, and the wait for its event after the completion.
+  const steps: number[][] = []
   const cycle = async () => {
     const t0 = performance.now()
     const created = (await api('POST', '/api/v1/commands', token, { text: 'bench', agent_id: 'bench-agent' }))!
@@ -119,7 +121,7 @@ const main = async () => {
     const t3 = performance.now()
     await received
     const t4 = performance.now()
-    ;((globalThis as any).__P ??= []).push([t1 - t0, t2 - t1, t3 - t2, t4 - t3])
+    steps.push([t1 - t0, t2 - t1, t3 - t2, t4 - t3])
     waiting.delete(created.command_id)
     return performance.now() - t0
   }
@@ -133,7 +135,8 @@ const main = async () => {
     }),
   )
   const rate = sat.length / seconds
-  { const P = (globalThis as any).__P as number[][]; const med = (i: number) => q(P.map((p) => p[i]!), 0.5).toFixed(2); console.log('create', med(0), 'claim', med(1), 'complete', med(2), 'event after', med(3)) }
+  const stepP50 = (i: number) => fmt(q(steps.slice(0, sat.length).map((st) => st[i]!), 0.5))
+  const stepLine = `steps at saturation, p50: create ${stepP50(0)}, claim ${stepP50(1)}, complete ${stepP50(2)}, event after the completion ${stepP50(3)}`
 
   // Fixed rates (open loop): latency when the system is not saturated.
   const fixed: Array<{ rps: number; lat: number[] }> = []
@@ -239,6 +242,8 @@ const main = async () => {
   console.log(`| raw PostgreSQL, same statements (baseline) | ${rawRate.toFixed(0)} | ${fmt(q(raw, 0.5))} | ${fmt(q(raw, 0.99))} |`)
   console.log(`| NEXUS end to end, saturated | ${rate.toFixed(0)} (${((rate / rawRate) * 100).toFixed(0)}% of raw) | ${fmt(q(sat, 0.5))} | ${fmt(q(sat, 0.99))} |`)
   for (const f of fixed) console.log(`| NEXUS end to end at ${f.rps}/s | ${f.rps} | ${fmt(q(f.lat, 0.5))} | ${fmt(q(f.lat, 0.99))} |`)
+  console.log('')
+  console.log(stepLine)
 
   await sql.unsafe(`drop schema if exists "${schema}" cascade`)
   await sql.end()

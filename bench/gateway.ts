@@ -224,6 +224,12 @@ ${memorySeconds.toFixed(0)} s), after a forced GC: RSS ${mib(before.rss)} -> ${m
 All ${usageRows[0]!.n} usage rows were written in batches during the run. Whole run: ${totalSeconds.toFixed(0)} s.
 
 Targets: added p50 <= 1 ms, p99 <= 5 ms, memory flat.
+
+Reading the concurrency-64 rows: 64 clients that each send a request as soon as the last one is
+answered keep every process busy, so a request's latency is mostly its wait in line, 64 / throughput:
+the double alone answers ~${directRps.toFixed(0)}/s, the double behind the gateway ~${gatewayRps.toFixed(0)}/s, on the same ${cpus().length} cores. There
+"added" measures the throughput lost to the gateway's own CPU, not a delay each request picks up; it
+could only near zero with a core per process.
 `
   const path = join(import.meta.dirname, '..', 'docs', 'BENCHMARKS.md')
   // Re-read right before writing: other sections of this file belong to others.
