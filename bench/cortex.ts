@@ -3,7 +3,8 @@
  * Commands per second at saturation and p50/p99 latency at fixed rates, beside the raw PostgreSQL rate
  * of the same statements (the three transactions, advisory lock and event rows included, sent as
  * lib/cortex/events.ts sends them: BEGIN in the first statement's write; a creation's insert or a
- * completion's update in one write with its event and the COMMIT) in the same run.
+ * completion's update in one write with its event and the COMMIT; a claim and its event as one
+ * statement) in the same run.
  *
  *   npm run bench:cortex [-- --seconds 8 --concurrency 8]
  *
@@ -212,15 +213,26 @@ const main = async () => {
             returning *`.execute()
           return { value: id, event: ['command_created', id], last }
         })
-        const claimedId = await txn(async (tx) => {
-          const [row] = await tx`
+        // The claim and its event: one statement, no transaction around it, as claimOne sends it.
+        const [claimed] = await sql`
+          with claimed as (
             update ${t('commands')} c set status = 'dispatched', lease_token = gen_random_uuid(),
-              lease_expires_at = now() + interval '60 seconds', attempts = attempts + 1, dispatched_at = now()
+              lease_expires_at = now() + make_interval(secs => 60), attempts = attempts + 1,
+              dispatched_at = now(), updated_at = now()
             where c.command_id = (select command_id from ${t('commands')} where agent_id = 'bench-agent' and status = 'queued'
               and available_at <= now() order by priority desc, seq limit 1 for update skip locked)
-            returning c.command_id`
-          return row ? { value: row.command_id as string, event: ['command_dispatched', row.command_id] } : { value: undefined }
-        })
+            returning c.*),
+          ev as (
+            insert into ${t('events')} (type, command_id, agent_id, payload, actor)
+            select 'command_dispatched', c.command_id, c.agent_id,
+              jsonb_build_object('status', c.status, 'attempts', c.attempts, 'text', c.text, 'priority', c.priority,
+                'lease_expires_at', to_char(c.lease_expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+              'admin'
+            from claimed c, (select pg_advisory_xact_lock(7337002, hashtext(${schema}))) as lock
+            returning id, created_at, payload, command_id)
+          select c.*, e.id as event_id, e.created_at as event_created_at, e.payload as event_payload
+          from claimed c join ev e on e.command_id = c.command_id`
+        const claimedId = claimed?.command_id as string | undefined
         if (claimedId)
           await txn(async (tx) => {
             await tx`select c.*, a.owner_id from ${t('commands')} c left join ${t('agents')} a on a.agent_id = c.agent_id

@@ -9,7 +9,7 @@ import type { Db, TxSql } from '../db/index.ts'
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.ts'
 import type { Services } from '../services.ts'
 import { AgentId, markSilentAgentsOffline, mayActFor, touchAgent } from './agents.ts'
-import { COMMANDS_CHANNEL, deferred, publishEvents, withEvents, type EventRow, type NewEvent } from './events.ts'
+import { COMMANDS_CHANNEL, deferred, eventLock, publishEvents, withEvents, type EventRow, type NewEvent } from './events.ts'
 import { eventHub } from './hub.ts'
 import { cortexMetrics } from './metrics.ts'
 import { route } from './routing.ts'
@@ -232,8 +232,11 @@ export const backoffSeconds = (attempts: number) => Math.min(2 ** Math.max(1, at
  */
 export const claimOne = async (services: Services, agentId: string, leaseSeconds: number, actor: string) => {
   const { db } = services
-  const { result: row, events } = await withEvents(db, async (tx, emit) => {
-    const [claimed] = await tx<CommandRow[]>`
+  // One statement, so one round trip and no transaction around it: the claim, and its event inserted
+  // under the events lock (the command's row lock comes first, as everywhere). The event's payload is
+  // what commandEvent would make of the row, lease_expires_at in toISOString()'s format.
+  const [row] = await db.sql<Array<CommandRow & { event_id: number; event_created_at: Date; event_payload: Record<string, unknown> }>>`
+    with claimed as (
       update ${db.t.commands} c set status = 'dispatched', lease_token = gen_random_uuid(),
         lease_expires_at = now() + make_interval(secs => ${leaseSeconds}), attempts = attempts + 1,
         dispatched_at = now(), updated_at = now()
@@ -243,12 +246,30 @@ export const claimOne = async (services: Services, agentId: string, leaseSeconds
         order by priority desc, seq
         limit 1
         for update skip locked)
-      returning c.*`
-    if (claimed) await emit(commandEvent('command_dispatched', claimed, actor, { lease_expires_at: iso(claimed.lease_expires_at) }))
-    return claimed
-  })
-  if (row) await afterCommit(services, events)
-  return row ? toCommand(row, true) : null
+      returning c.*),
+    ev as (
+      insert into ${db.t.events} (type, command_id, agent_id, payload, actor)
+      select 'command_dispatched', c.command_id, c.agent_id,
+        jsonb_build_object('status', c.status, 'attempts', c.attempts, 'text', c.text, 'priority', c.priority,
+          'lease_expires_at', to_char(c.lease_expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+        ${actor}
+      from claimed c, ${eventLock(db)} as lock
+      returning id, created_at, payload, command_id)
+    select c.*, e.id as event_id, e.created_at as event_created_at, e.payload as event_payload
+    from claimed c join ev e on e.command_id = c.command_id`
+  if (!row) return null
+  const { event_id, event_created_at, event_payload, ...command } = row
+  const event: EventRow = {
+    id: event_id,
+    type: 'command_dispatched',
+    command_id: command.command_id,
+    agent_id: command.agent_id,
+    payload: event_payload,
+    actor,
+    created_at: event_created_at,
+  }
+  await afterCommit(services, [event])
+  return toCommand(command as CommandRow, true)
 }
 
 /**

@@ -52,6 +52,12 @@ export const toWire = (row: EventRow): WireEvent => ({
 
 const LOCK_NAMESPACE = 7_337_002
 
+/**
+ * The events lock as a one-row subquery, for a statement that inserts events itself (a claim): joined
+ * into the insert's source, it is held before any event row, and its id, is produced.
+ */
+export const eventLock = (db: Db) => db.sql`(select pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${db.schema})))`
+
 export interface NewEvent {
   type: string
   command_id?: string | null
@@ -123,7 +129,7 @@ export const withEvents = async <T>(
     const insert = sql<EventRow[]>`
       insert into ${db.t.events} (type, command_id, agent_id, payload, actor)
       select e.type, e.command_id, e.agent_id, e.payload, e.actor
-      from (select pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${db.schema}))) as lock,
+      from ${eventLock(db)} as lock,
         jsonb_to_recordset(${tx.json(rows as never)}::jsonb)
           as e(type text, command_id uuid, agent_id text, payload jsonb, actor text)
       returning *`.execute()

@@ -33,6 +33,7 @@ describeRuntimes('cortex: the seed flow', (host) => {
       expect(created.status).toBe(201)
       expect(created.body).toMatchObject({ command_id: expect.any(String), status: 'queued', agent_id: id, text: 'Analyze data' })
       const commandId = created.body.command_id as string
+      let lease: string | undefined
 
       if (redis) {
         // The agent's way in the seed: SUBSCRIBE nexus:commands, then complete straight from queued.
@@ -42,6 +43,7 @@ describeRuntimes('cortex: the seed flow', (host) => {
         const claimed = await host().json('POST', `/api/v1/agents/${id}/commands/claim`, undefined, bearer(agentToken))
         expect(claimed.status).toBe(200)
         expect(claimed.body).toMatchObject({ command_id: commandId, status: 'dispatched', lease_token: expect.any(String) })
+        lease = claimed.body.lease_expires_at as string
       }
       const done = await host().json(
         'POST',
@@ -60,6 +62,20 @@ describeRuntimes('cortex: the seed flow', (host) => {
       )
       const ids = events.map((e) => e.id)
       expect([...ids].sort((a, b) => a - b)).toEqual(ids)
+      if (lease)
+        // The claim's event carries the command as the claim left it, its lease to the millisecond.
+        expect(events.find((e) => e.type === 'command_dispatched')).toEqual({
+          id: expect.any(Number),
+          type: 'command_dispatched',
+          command_id: commandId,
+          agent_id: id,
+          status: 'dispatched',
+          attempts: 1,
+          text: 'Analyze data',
+          priority: 0,
+          lease_expires_at: lease,
+          created_at: expect.any(String),
+        })
 
       const got = await host().json('GET', `/api/v1/commands/${commandId}`, undefined, bearer(await loginAs(host(), 'viewer')))
       expect(got.status).toBe(200)
