@@ -173,6 +173,10 @@ const commandEvent = (type: string, r: CommandRow, actor?: string, extra: Record
   payload: { ...summary(r), ...extra },
 })
 
+/**
+ * A command by id. A finished one (completed or failed: it no longer changes, until an operator's
+ * retry, which drops it) is cached on the bus for RESULT_TTL_SECONDS on its first read.
+ */
 export const getCommand = async (services: Services, id: string): Promise<Command> => {
   const { db, bus } = services
   const cached = await bus.get(cacheKey(id)).catch(() => null)
@@ -369,7 +373,7 @@ export const finish = async (services: Services, user: AuthUser, id: string, op:
       where command_id = ${id} returning *`.execute())
   })
   const command = toCommand(row)
-  if (row.status === 'completed' || row.status === 'failed') await cacheFinished(services, command)
+  // Not cached here: the first GET caches it (read-through), which spares every completion a bus write.
   if (op.kind === 'fail' && row.status === 'queued') cortexMetrics(services).retries.inc()
   await afterCommit(services, events)
   return command
