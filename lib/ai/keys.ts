@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto'
 import type { Db } from '../db/index.ts'
 import type { Services } from '../services.ts'
-import { TtlCache, gatewayState } from './state.ts'
+import { TtlCache } from '../state.ts'
+import { gatewayState } from './state.ts'
 
 export const KEY_PREFIX = 'nx-'
 /** `nx-` and 43 base64url characters (32 bytes). */

@@ -269,8 +269,9 @@ export const errorMessageOf = async (res: Response): Promise<string> => {
   return text.trim().slice(0, 200) || res.statusText || `status ${res.status}`
 }
 
-const pools = new Map<string, OllamaPool>()
-const poolsByFetch = new WeakMap<FetchLike, Map<string, OllamaPool>>()
+// Pools by the fetch they call out through (the runtime's: `runtimeFetch`), then by hosts.
+const runtimeFetch = {}
+let pools = new WeakMap<object, Map<string, OllamaPool>>()
 
 /**
  * The pool over `urls` (cached, so its rotation persists), guarded by `allowed`, calling out through
@@ -278,11 +279,9 @@ const poolsByFetch = new WeakMap<FetchLike, Map<string, OllamaPool>>()
  * Pools are plain data and that fetch, so one may serve every request of a process or isolate.
  */
 export const poolFor = (urls: readonly string[], allowed: readonly string[], inner?: FetchLike): OllamaPool => {
-  let cache = pools
-  if (inner) {
-    cache = poolsByFetch.get(inner) ?? new Map()
-    poolsByFetch.set(inner, cache)
-  }
+  const by = inner ?? runtimeFetch
+  let cache = pools.get(by)
+  if (!cache) pools.set(by, (cache = new Map()))
   const key = `${urls.join(',')}\u0000${allowed.join(',')}`
   let pool = cache.get(key)
   if (!pool) cache.set(key, (pool = new OllamaPool(urls, allowed, {}, inner)))
@@ -292,7 +291,7 @@ export const poolFor = (urls: readonly string[], allowed: readonly string[], inn
 /** Test support: forgets every host's busy count and cooldown. */
 export const resetPoolState = () => {
   hosts.clear()
-  pools.clear()
+  pools = new WeakMap()
 }
 
 /** A snapshot of host states, for /health-style reporting and tests. */

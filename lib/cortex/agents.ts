@@ -4,7 +4,7 @@ import type { AuthUser } from '../auth/types.ts'
 import type { Db } from '../db/index.ts'
 import { forbidden, notFound } from '../errors.ts'
 import type { Services } from '../services.ts'
-import { scopedState } from '../state.ts'
+import { TtlCache, scopedState } from '../state.ts'
 import { publishEvents, withEvents, type EventRow } from './events.ts'
 import { eventHub } from './hub.ts'
 import { safeJson, safeText } from './text.ts'
@@ -109,15 +109,13 @@ export const OWNER_CACHE_MS = 60_000
  * never changes (its user's deletion clears it), so this process keeps it for {@link OWNER_CACHE_MS}.
  */
 export const assertMayActForAgent = async (services: Services, user: AuthUser, agentId: string): Promise<void> => {
-  const owners = scopedState(services, 'cortex.owners', () => new Map<string, { owner_id: string | null; until: number }>())
-  const now = Date.now()
+  const owners = scopedState(services, 'cortex.owners', () => new TtlCache<{ owner_id: string | null }>(OWNER_CACHE_MS, 10_000))
   let known = owners.get(agentId)
-  if (!known || known.until <= now) {
+  if (!known) {
     const [row] = await services.db.sql<{ owner_id: string | null }[]>`
       select owner_id from ${services.db.t.agents} where agent_id = ${agentId}`
     if (!row) throw notFound(`Agent "${agentId}"`, 'AGENT_NOT_FOUND')
-    if (owners.size >= 10_000) for (const [id, k] of owners) if (k.until <= now || owners.size >= 10_000) owners.delete(id)
-    owners.set(agentId, (known = { owner_id: row.owner_id, until: now + OWNER_CACHE_MS }))
+    owners.set(agentId, (known = row))
   }
   if (!mayActFor(user, known)) throw forbidden(`You did not register agent "${agentId}"`)
 }
@@ -178,13 +176,11 @@ export const touchAgent = async (services: Services, agentId: string, force = fa
   const windowSeconds = Math.min(10, Math.max(1, Math.floor(ttl / 3)))
   // A recent write makes this one unnecessary: skip the transaction altogether (claims call this often).
   // This process's own memory answers first; the bus's key covers the other processes.
-  const touched = scopedState(services, 'cortex.touched', () => new Map<string, number>())
-  const now = Date.now()
-  if (!force && (touched.get(agentId) ?? 0) > now) return
+  const touched = scopedState(services, 'cortex.touched', () => new TtlCache<true>(windowSeconds * 1000, 10_000))
+  if (!force && touched.get(agentId)) return
   const recent = `agent:touched:${agentId}`
   if (!force && (await bus.get(recent).catch(() => null))) return
-  if (touched.size > 10_000) for (const [id, until] of touched) if (until <= now) touched.delete(id)
-  touched.set(agentId, now + windowSeconds * 1000)
+  touched.set(agentId, true)
   await bus.set(recent, '1', { ttlSeconds: windowSeconds }).catch(() => false)
   const { events } = await withEvents(db, async (tx, emit) => {
     const [row] = await tx<{ was_online: boolean; status: string }[]>`

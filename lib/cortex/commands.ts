@@ -112,7 +112,6 @@ const afterCommit = async (services: Services, events: EventRow[], before?: Read
 
 // commands.agent_id references agents: the only foreign key a command insert can break.
 const FOREIGN_KEY_VIOLATION = '23503'
-const agentOf = (body: CreateBody) => body.agent_id ?? '(routed)'
 
 /** Creates a command for `agent_id`, or for the agent the routing rules pick. */
 export const createCommand = async (services: Services, user: AuthUser, body: CreateBody): Promise<Command> => {
@@ -149,7 +148,7 @@ export const createCommand = async (services: Services, user: AuthUser, body: Cr
     )
   }).catch((err: unknown) => {
     if ((err as { code?: unknown }).code === FOREIGN_KEY_VIOLATION)
-      throw new ApiError(400, 'AGENT_NOT_FOUND', `agent_id: agent "${agentOf(body)}" is not registered`, { param: 'agent_id' })
+      throw new ApiError(400, 'AGENT_NOT_FOUND', `agent_id: agent "${body.agent_id}" is not registered`, { param: 'agent_id' })
     throw err
   })
   // The contract's announcement for Redis subscribers: at least command_id, agent_id, text.

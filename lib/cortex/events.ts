@@ -66,6 +66,14 @@ export interface NewEvent {
   actor?: string | null
 }
 
+const toRecord = (e: NewEvent) => ({
+  type: e.type,
+  command_id: e.command_id ?? null,
+  agent_id: e.agent_id ?? null,
+  payload: e.payload ?? {},
+  actor: e.actor ?? null,
+})
+
 /** A transaction's last statement, sent but not awaited: see {@link deferred}. */
 export class Deferred<T> {
   constructor(readonly promise: Promise<T>) {
@@ -103,42 +111,23 @@ export const withEvents = async <T>(
     const pending: NewEvent[] = []
     const out = await fn(tx, (event) => void pending.push(event))
     await begin
-    const last = out instanceof Deferred ? (out as Deferred<T>).promise : undefined
-    if (!pending.length) {
-      if (last) {
-        // Sent together: should the last statement fail, PostgreSQL answers this COMMIT with a ROLLBACK.
-        open = false
-        const commit = sql`commit`.execute()
-        const [done] = await Promise.allSettled([last, commit])
-        if (done.status === 'rejected') throw done.reason
-        await commit
-        return { result: done.value, events: [] }
-      }
-      open = false
-      await sql`commit`
-      return { result: out as T, events: [] }
-    }
-    const rows = pending.map((e) => ({
-      type: e.type,
-      command_id: e.command_id ?? null,
-      agent_id: e.agent_id ?? null,
-      payload: e.payload ?? {},
-      actor: e.actor ?? null,
-    }))
+    const last = out instanceof Deferred ? (out as Deferred<T>).promise : Promise.resolve(out as T)
     // The lock is a join input, so it is held before any row (and its id) is produced.
-    const insert = sql<EventRow[]>`
-      insert into ${db.t.events} (type, command_id, agent_id, payload, actor)
-      select e.type, e.command_id, e.agent_id, e.payload, e.actor
-      from ${eventLock(db)} as lock,
-        jsonb_to_recordset(${tx.json(rows as never)}::jsonb)
-          as e(type text, command_id uuid, agent_id text, payload jsonb, actor text)
-      returning *`.execute()
-    // Sent at once, behind the insert. Should the insert fail, PostgreSQL answers this COMMIT with a
-    // ROLLBACK: nothing of the transaction is kept, and the insert's error is what the caller sees.
+    const insert = pending.length
+      ? sql<EventRow[]>`
+          insert into ${db.t.events} (type, command_id, agent_id, payload, actor)
+          select e.type, e.command_id, e.agent_id, e.payload, e.actor
+          from ${eventLock(db)} as lock,
+            jsonb_to_recordset(${tx.json(pending.map(toRecord) as never)}::jsonb)
+              as e(type text, command_id uuid, agent_id text, payload jsonb, actor text)
+          returning *`.execute()
+      : Promise.resolve([] as EventRow[])
+    // Sent at once, behind the last statement and the insert. Should either fail, PostgreSQL answers
+    // this COMMIT with a ROLLBACK: nothing of the transaction is kept, and that failure is what the
+    // caller sees (the first one: after it PostgreSQL refuses the rest of the transaction).
     open = false
     const commit = sql`commit`.execute()
-    const [done, inserted] = await Promise.allSettled([last ?? Promise.resolve(out as T), insert, commit])
-    // The first failure is the cause: after it PostgreSQL refuses the rest of the transaction.
+    const [done, inserted] = await Promise.allSettled([last, insert, commit])
     if (done.status === 'rejected') throw done.reason
     if (inserted.status === 'rejected') throw inserted.reason
     await commit
