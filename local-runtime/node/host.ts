@@ -5,6 +5,7 @@
  */
 import { STATUS_CODES, createServer, type IncomingMessage, type RequestListener, type ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { setMaxListeners } from 'node:events'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { pathToFileURL } from 'node:url'
@@ -99,6 +100,9 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
   const metrics = new Registry()
   processMetrics(metrics)
   const shutdown = new AbortController()
+  // Every long-poll claim and live stream listens on it while it lasts (and removes its listener when
+  // it ends): hundreds at once are normal, not the leak Node's default warning at 11 suspects.
+  setMaxListeners(0, shutdown.signal)
   const lifecycle = { draining: false, shutdown: shutdown.signal }
   const upgrades = nodeUpgrades(config.NEXUS_MAX_BODY_BYTES)
   // Calls to Ollama go over keep-alive node:http: a fraction of the CPU of Node's fetch per call.

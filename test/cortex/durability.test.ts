@@ -188,3 +188,33 @@ describe('cortex: two Node processes claiming from one queue', () => {
     expect([...seen.values()].every((n) => n === 1)).toBe(true)
   })
 })
+
+describeRuntimes(
+  'cortex: many long-poll claims at once',
+  (host) => {
+    it('holds 24 claims at once, wakes each with its command, and warns of no listener leak', async () => {
+      // Each waiting claim listens on the host's shutdown signal; on the Node host (in this process) 24 at
+      // once used to trip MaxListenersExceededWarning (a leak warning in the logs; the listeners were removed).
+      const warnings: string[] = []
+      const onWarning = (w: Error) => void warnings.push(`${w.name}: ${w.message}`)
+      process.on('warning', onWarning)
+      try {
+        const agent = bearer(await loginAs(host(), 'agent'))
+        const operator = bearer(await loginAs(host(), 'operator'))
+        const ids = Array.from({ length: 24 }, () => `poll-${uid()}`)
+        for (const id of ids) expect((await host().json('POST', '/api/v1/agents/register', { agent_id: id }, agent)).status).toBe(201)
+        const claims = ids.map((id) => host().json('POST', `/api/v1/agents/${id}/commands/claim?wait=20`, undefined, agent))
+        await sleep(500) // every claim is waiting now: the queue was empty
+        const created = await Promise.all(ids.map((id) => host().json('POST', '/api/v1/commands', { text: `for ${id}`, agent_id: id }, operator)))
+        const got = await Promise.all(claims)
+        expect(got.map((r) => r.status)).toEqual(ids.map(() => 200))
+        expect(got.map((r) => r.body.command_id)).toEqual(created.map((r) => r.body.command_id))
+        await sleep(50) // a warning is emitted on the next tick
+        expect(warnings.filter((w) => w.includes('MaxListeners'))).toEqual([])
+      } finally {
+        process.off('warning', onWarning)
+      }
+    })
+  },
+  { groups: ['auth', 'cortex'] },
+)
