@@ -3,6 +3,7 @@
  * double), so each has its own event loop. Driven over IPC: it sends `{ready}` at start, then answers
  * each `{run}` with the timings.
  */
+import http from 'node:http'
 
 export interface RunSpec {
   url: string
@@ -20,22 +21,35 @@ export interface RunSpec {
 export type ToLoad = { run: RunSpec; id: number } | { stop: true }
 export type FromLoad = { ready: true } | { id: number; times: number[]; seconds: number; errors: number }
 
+// node:http with keep-alive, not fetch: undici's fetch costs ~3x the CPU per request, and on two cores the
+// load generator's CPU is taken from the host and the double under test (bench/cortex.ts does the same).
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+
 /** One request; ms to the end of the answer (whole) or to its first body byte (stream). */
-const once = async (spec: RunSpec, stream: boolean): Promise<number> => {
-  const t0 = performance.now()
-  const body = stream === spec.stream ? spec.body : spec.body.replace(/"stream":(true|false)/, `"stream":${stream}`)
-  const res = await fetch(spec.url, { method: 'POST', headers: spec.headers, body })
-  if (res.status !== 200) throw new Error(`answered ${res.status}: ${(await res.text()).slice(0, 200)}`)
-  if (!stream) {
-    await res.arrayBuffer()
-    return performance.now() - t0
-  }
-  const reader = res.body!.getReader()
-  await reader.read()
-  const ttfb = performance.now() - t0
-  while (!(await reader.read()).done);
-  return ttfb
-}
+const once = (spec: RunSpec, stream: boolean): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const body = stream === spec.stream ? spec.body : spec.body.replace(/"stream":(true|false)/, `"stream":${stream}`)
+    const req = http.request(
+      spec.url,
+      { method: 'POST', agent, headers: { ...spec.headers, 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let first = 0
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => {
+          if (!first) first = performance.now()
+          chunks.push(c)
+        })
+        res.on('end', () => {
+          if (res.statusCode !== 200) reject(new Error(`answered ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`))
+          else resolve((stream ? first : performance.now()) - t0)
+        })
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
 
 const run = async (spec: RunSpec) => {
   const times: number[] = []
