@@ -122,9 +122,19 @@ const main = async () => {
     const t0 = performance.now()
     const created = (await api('POST', '/api/v1/commands', token, { text: 'bench', agent_id: 'bench-agent' }))!
     const t1 = performance.now()
-    const received = new Promise<void>((r) => waiting.set(created.command_id, r))
+    // Bounded: an event that never comes fails the run instead of hanging it.
+    const received = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no command_completed for ${created.command_id} within 30 s`)), 30_000)
+      waiting.set(created.command_id, () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
     // Claims take the oldest queued command, not necessarily this one: each cycle completes what it got.
-    const claimed = await api('POST', '/api/v1/agents/bench-agent/commands/claim', token)
+    // A long-poll claim, as agents make them: a claim whose snapshot predates the newest command, and
+    // whose older candidate another claimer locked first, re-checks instead of answering 204 and leaving
+    // a command queued with nobody to complete it (which hung the run when it happened as a slice ended).
+    const claimed = await api('POST', '/api/v1/agents/bench-agent/commands/claim?wait=5', token)
     const t2 = performance.now()
     if (claimed) await api('POST', `/api/v1/commands/${claimed.command_id}/complete`, token, { result: 'ok' })
     const t3 = performance.now()
