@@ -25,7 +25,7 @@ import type { WebSocketUpgrader, WsConnection } from '../../lib/ws.ts'
 import { withKeyEncryptionKey } from '../kek.ts'
 import { createModelsSource } from '../models-file.ts'
 import { createNodeHttpFetch } from './http-fetch.ts'
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './pglite.ts'
+import { logVacuums, startEmbeddedPostgres, type EmbeddedPostgres } from './pglite.ts'
 
 export interface HostOptions {
   /** Environment (process.env by default). */
@@ -87,7 +87,7 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
   let embedded: EmbeddedPostgres | undefined
   let databaseUrl = config.DATABASE_URL
   if (!databaseUrl) {
-    embedded = await startEmbeddedPostgres(config.NEXUS_DATA_DIR)
+    embedded = await startEmbeddedPostgres(config.NEXUS_DATA_DIR, { onVacuum: logVacuums(log) })
     databaseUrl = embedded.url
     log.info('embedded PostgreSQL (PGlite) ready', { dataDir: embedded.dataDir })
   }

@@ -19,7 +19,7 @@ import { runStartupTasks } from '../../lib/startup.ts'
 import { withKeyEncryptionKey } from '../kek.ts'
 import { readModelsFile } from '../models-file.ts'
 import { selectFunctions } from '../node/host.ts'
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../node/pglite.ts'
+import { logVacuums, startEmbeddedPostgres, type EmbeddedPostgres } from '../node/pglite.ts'
 import { bindingName, buildAll, COMPATIBILITY_DATE, COMPATIBILITY_FLAGS } from './build.ts'
 
 export interface WorkerdHostOptions {
@@ -71,7 +71,7 @@ export const startWorkerdHost = async (options: WorkerdHostOptions = {}): Promis
     let embedded: EmbeddedPostgres | undefined
     let databaseUrl = config.DATABASE_URL
     if (!databaseUrl) {
-      embedded = await startEmbeddedPostgres(config.NEXUS_DATA_DIR)
+      embedded = await startEmbeddedPostgres(config.NEXUS_DATA_DIR, { onVacuum: logVacuums(log) })
       closers.push(() => embedded!.close())
       databaseUrl = embedded.url
     }
