@@ -159,11 +159,27 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
           const outgoing = nodeEnv?.outgoing
           const incoming = nodeEnv?.incoming as (IncomingMessage & { rawBody?: Buffer }) | undefined
           // What functions would otherwise build undici's full Request for: the body read, and a signal.
-          const gone = new AbortController()
-          attachHostInfo(req, { body: incoming?.rawBody, signal: gone.signal })
+          // The signal is made when a function first asks for it (most never do): on Node 20 every
+          // AbortController outlives the young generation's collections (it is promoted to the old
+          // one, as web streams are), so one per request was garbage the whole heap had to collect.
+          let gone: AbortController | undefined
+          let left: DOMException | undefined
+          attachHostInfo(req, {
+            body: incoming?.rawBody,
+            get signal() {
+              if (!gone) {
+                gone = new AbortController()
+                if (left) gone.abort(left)
+              }
+              return gone.signal
+            },
+          })
           if (outgoing)
             outgoing.once('close', () => {
-              if (!outgoing.writableFinished) gone.abort(new DOMException('The client went away', 'AbortError'))
+              if (!outgoing.writableFinished) {
+                left = new DOMException('The client went away', 'AbortError')
+                gone?.abort(left)
+              }
               finish()
             })
           try {
