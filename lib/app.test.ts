@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inject } from 'vitest'
 import * as z from 'zod'
-import { defineFunction, jsonBody, type AppEnv } from './app.ts'
+import { defineFunction, HostRequestInfo, jsonBody, type AppEnv } from './app.ts'
 import { createMemoryBus } from './bus/index.ts'
 import { createDb, migrate, type Db } from './db/index.ts'
 import { parseEnv } from './env.ts'
@@ -166,5 +166,34 @@ describe('defineFunction', () => {
         { method: 'GET', path: '/boom' },
       ]),
     )
+  })
+})
+
+describe('HostRequestInfo (what the Node host hands functions)', () => {
+  const left = () => new DOMException('The client went away', 'AbortError')
+
+  it('keeps the body it was given', () => {
+    const body = new TextEncoder().encode('{"a":1}')
+    expect(new HostRequestInfo(body).body).toBe(body)
+    expect(new HostRequestInfo().body).toBeUndefined()
+  })
+
+  it('aborts a signal asked for before the client left, when it leaves', () => {
+    const info = new HostRequestInfo()
+    const signal = info.signal
+    expect(info.signal).toBe(signal) // one signal per request
+    expect(signal.aborted).toBe(false)
+    const reason = left()
+    info.clientLeft(reason)
+    expect(signal.aborted).toBe(true)
+    expect(signal.reason).toBe(reason)
+  })
+
+  it('makes a signal asked for after the client left already aborted', () => {
+    const info = new HostRequestInfo()
+    const reason = left()
+    info.clientLeft(reason)
+    expect(info.signal.aborted).toBe(true)
+    expect(info.signal.reason).toBe(reason)
   })
 })

@@ -87,17 +87,44 @@ export const LINGER_MAX_BYTES = 16 * 1024 * 1024
  * bodies itself and says so here; functions ask {@link readBody} and {@link requestSignal}, which fall
  * back to the Request where a host attached nothing (workerd).
  */
-export interface HostRequestInfo {
-  /** The whole body, already read off the connection. */
-  body?: Uint8Array
-  /** Aborts when the client goes away. */
-  signal: AbortSignal
+export class HostRequestInfo {
+  #gone: AbortController | undefined
+  #left: unknown
+  /** @param body the whole body, already read off the connection */
+  constructor(readonly body?: Uint8Array) {}
+
+  /**
+   * Aborts when the client goes away. Made on first use, as most requests never ask: on Node 20 an
+   * AbortController outlives the young generation's collections (measured: ~0.5 KB per request
+   * promoted to the old generation for one made per request and never used).
+   */
+  get signal(): AbortSignal {
+    if (!this.#gone) {
+      this.#gone = new AbortController()
+      if (this.#left !== undefined) this.#gone.abort(this.#left)
+    }
+    return this.#gone.signal
+  }
+
+  /** For the host: the client went away (its signal aborts now, or is made aborted). */
+  clientLeft(reason: unknown): void {
+    this.#left = reason
+    this.#gone?.abort(reason)
+  }
 }
 
-const hostInfo = new WeakMap<Request, HostRequestInfo>()
+/**
+ * Kept on the request itself, under a symbol, not in a WeakMap keyed by it: V8's young-generation
+ * collector keeps a long-lived WeakMap's entries alive, so every request's entry was promoted to the
+ * old generation (measured: ~0.4 KB per request more than with the symbol), for a full collection to
+ * free. On the request it dies with the request.
+ */
+const HOST_INFO = Symbol('nexus.hostInfo')
+type WithHostInfo = Request & { [HOST_INFO]?: HostRequestInfo }
+const hostInfo = { get: (request: Request) => (request as WithHostInfo)[HOST_INFO] }
 
 /** For hosts: what they know of `request` (see {@link HostRequestInfo}). */
-export const attachHostInfo = (request: Request, info: HostRequestInfo): void => void hostInfo.set(request, info)
+export const attachHostInfo = (request: Request, info: HostRequestInfo): void => void ((request as WithHostInfo)[HOST_INFO] = info)
 
 /** A signal that aborts when the client of this request goes away. */
 export const requestSignal = (c: AppContext): AbortSignal => hostInfo.get(c.req.raw)?.signal ?? c.req.raw.signal

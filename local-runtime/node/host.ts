@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url'
 import { resolve } from 'node:path'
 import { serve, type HttpBindings, type ServerType } from '@hono/node-server'
 import { functions, type FunctionSpec, type ServiceGroup } from '../../workers.config.ts'
-import { attachHostInfo, type NexusFunction } from '../../lib/app.ts'
+import { attachHostInfo, HostRequestInfo, type NexusFunction } from '../../lib/app.ts'
 import { createBus } from '../../lib/bus/index.ts'
 import { createDb, migrate } from '../../lib/db/index.ts'
 import { createDispatcher } from '../../lib/dispatch.ts'
@@ -159,27 +159,11 @@ export const startNodeHost = async (options: HostOptions = {}): Promise<NodeHost
           const outgoing = nodeEnv?.outgoing
           const incoming = nodeEnv?.incoming as (IncomingMessage & { rawBody?: Buffer }) | undefined
           // What functions would otherwise build undici's full Request for: the body read, and a signal.
-          // The signal is made when a function first asks for it (most never do): on Node 20 every
-          // AbortController outlives the young generation's collections (it is promoted to the old
-          // one, as web streams are), so one per request was garbage the whole heap had to collect.
-          let gone: AbortController | undefined
-          let left: DOMException | undefined
-          attachHostInfo(req, {
-            body: incoming?.rawBody,
-            get signal() {
-              if (!gone) {
-                gone = new AbortController()
-                if (left) gone.abort(left)
-              }
-              return gone.signal
-            },
-          })
+          const info = new HostRequestInfo(incoming?.rawBody)
+          attachHostInfo(req, info)
           if (outgoing)
             outgoing.once('close', () => {
-              if (!outgoing.writableFinished) {
-                left = new DOMException('The client went away', 'AbortError')
-                gone?.abort(left)
-              }
+              if (!outgoing.writableFinished) info.clientLeft(new DOMException('The client went away', 'AbortError'))
               finish()
             })
           try {
