@@ -121,13 +121,13 @@ export class HostRequestInfo {
  */
 const HOST_INFO = Symbol('nexus.hostInfo')
 type WithHostInfo = Request & { [HOST_INFO]?: HostRequestInfo }
-const hostInfo = { get: (request: Request) => (request as WithHostInfo)[HOST_INFO] }
+const hostInfoOf = (request: Request): HostRequestInfo | undefined => (request as WithHostInfo)[HOST_INFO]
 
 /** For hosts: what they know of `request` (see {@link HostRequestInfo}). */
 export const attachHostInfo = (request: Request, info: HostRequestInfo): void => void ((request as WithHostInfo)[HOST_INFO] = info)
 
 /** A signal that aborts when the client of this request goes away. */
-export const requestSignal = (c: AppContext): AbortSignal => hostInfo.get(c.req.raw)?.signal ?? c.req.raw.signal
+export const requestSignal = (c: AppContext): AbortSignal => hostInfoOf(c.req.raw)?.signal ?? c.req.raw.signal
 
 /** Reads the rest of a body and drops it, up to `cap` bytes in all (`size` already read); false past that or on a broken stream. */
 const dropRest = async (reader: ReadableStreamDefaultReader<Uint8Array>, size: number, cap: number): Promise<boolean> => {
@@ -154,7 +154,7 @@ const dropRest = async (reader: ReadableStreamDefaultReader<Uint8Array>, size: n
  */
 const drainUnread = async (req: Request, limit: number): Promise<boolean> => {
   // No body to drain: GET and HEAD never have one, and a body the host read is off the connection.
-  if (req.method === 'GET' || req.method === 'HEAD' || hostInfo.get(req)?.body) return true
+  if (req.method === 'GET' || req.method === 'HEAD' || hostInfoOf(req)?.body) return true
   return !req.body || req.bodyUsed ? true : dropRest(req.body.getReader(), 0, Math.max(limit, LINGER_MAX_BYTES))
 }
 
@@ -256,7 +256,7 @@ const tooLarge = (limit: number) => new ApiError(413, 'BODY_TOO_LARGE', `The req
 /** Reads a request body as text, enforcing the size limit whether or not Content-Length was sent. */
 export const readBody = async (c: AppContext): Promise<string> => {
   const limit = c.get('services').config.NEXUS_MAX_BODY_BYTES
-  const given = hostInfo.get(c.req.raw)?.body
+  const given = hostInfoOf(c.req.raw)?.body
   if (given) {
     if (given.byteLength > limit) throw tooLarge(limit)
     return decodeUtf8(given)
