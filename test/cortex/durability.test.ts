@@ -99,7 +99,9 @@ describe.skipIf(!usingRealRedis)('cortex: Redis stopped during a run of 1,000 co
         const created: string[] = []
         const completions = new Map<string, number>()
         let createdCount = 0
-        const creator = (async () => {
+        // Four creators and four workers: on workerd every request opens its own PostgreSQL connection
+        // (about 25 ms here), and one creator alone took two minutes for the thousand.
+        const creator = async () => {
           while (createdCount < total) {
             const n = createdCount++
             for (;;) {
@@ -111,7 +113,8 @@ describe.skipIf(!usingRealRedis)('cortex: Redis stopped during a run of 1,000 co
               await sleep(50) // a refused create is retried; it was never accepted, so never lost
             }
           }
-        })()
+        }
+        const creators = Array.from({ length: 4 }, creator)
         const worker = async () => {
           for (;;) {
             const claimed = await host.json('POST', `/api/v1/agents/${id}/commands/claim?wait=1&lease=30`, undefined, bearer(agent))
@@ -134,7 +137,7 @@ describe.skipIf(!usingRealRedis)('cortex: Redis stopped during a run of 1,000 co
         const during = completions.size
         await sleep(3000)
         await redis.up()
-        await creator
+        await Promise.all(creators)
         await Promise.all(workers)
         expect(created).toHaveLength(total)
         expect(completions.size).toBe(total)

@@ -22,6 +22,15 @@ export const RUNTIMES: Runtime[] = (process.env.NEXUS_TEST_RUNTIMES ?? 'node,wor
 
 export const usingRealRedis = Boolean(process.env.REDIS_URL)
 
+/**
+ * With a real PostgreSQL, workerd hosts may reach it through PgBouncer in transaction mode
+ * (`NEXUS_TEST_WORKERD_DATABASE_URL`, started by scripts/pgbouncer.sh; CI does): workerd opens a
+ * connection per request, and without a pooler each one starts a PostgreSQL server process, which is
+ * what docs/RUNTIMES.md tells a workerd deployment to avoid. Node hosts always connect directly, and
+ * test/foundation/workerd-direct.test.ts keeps a workerd host on the direct path.
+ */
+export const workerdDatabaseUrl = process.env.DATABASE_URL ? process.env.NEXUS_TEST_WORKERD_DATABASE_URL : undefined
+
 export interface HostOptions {
   /** Extra environment for the host (overrides the harness defaults). */
   env?: Record<string, string>
@@ -93,6 +102,7 @@ export const startTestHost = async (runtime: Runtime, options: HostOptions = {})
   const schema = options.env?.NEXUS_DB_SCHEMA ?? `t_${randomId()}`
   const dataDir = options.env?.NEXUS_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'nexus-test-'))
   const env = { ...baseEnv(schema, dataDir), ...options.env }
+  if (runtime === 'workerd' && workerdDatabaseUrl && !options.env?.DATABASE_URL) env.DATABASE_URL = workerdDatabaseUrl
   const logs: string[] = []
   const logSink = (line: string) => {
     logs.push(line)
