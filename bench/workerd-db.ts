@@ -1,5 +1,5 @@
 /**
- * What a database connection per request costs on workerd, and what PgBouncer in transaction mode in front of
+ * What a database connection per request costs on workerd, and what a session-mode PgBouncer in front of
  * PostgreSQL gives back. Three hosts on the same real PostgreSQL and Redis, one after another: the Node
  * host (one shared pool: the baseline), workerd straight to PostgreSQL, and workerd through PgBouncer
  * (started here by scripts/pgbouncer.sh). For each: an authenticated `GET /api/v1/commands?limit=1` (a
@@ -137,7 +137,7 @@ const main = async () => {
   try {
     rows.push(await measure('Node host (shared pool; baseline)', () => startNodeHost({ env, groups: [...groups] })))
     rows.push(await measure('workerd, straight to PostgreSQL', () => startWorkerdHost({ env, groups: [...groups] })))
-    rows.push(await measure('workerd, through PgBouncer (transaction mode, ?prepare=false)', () => startWorkerdHost({ env: { ...env, DATABASE_URL: pooledUrl! }, groups: [...groups] })))
+    rows.push(await measure('workerd, through PgBouncer (session mode)', () => startWorkerdHost({ env: { ...env, DATABASE_URL: pooledUrl! }, groups: [...groups] })))
   } finally {
     if (!process.env.NEXUS_BENCH_POOLED_URL) execFileSync(script, ['stop', pgbouncerDir])
     rmSync(pgbouncerDir, { recursive: true, force: true })

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A transaction-mode PgBouncer in front of PostgreSQL, for NEXUS on workerd (docs/RUNTIMES.md): workerd makes a
+# A session-mode PgBouncer in front of PostgreSQL, for NEXUS on workerd (docs/RUNTIMES.md): workerd makes a
 # database connection per request, and a PostgreSQL connection is a new server process (about 30 ms of CPU
 # on the project's machines); PgBouncer hands each one an already started server connection instead.
 #
@@ -7,7 +7,7 @@
 #   scripts/pgbouncer.sh stop [DIR]
 #
 # Environment: PGBOUNCER_PORT (6432), PG_HOST (127.0.0.1), PG_PORT (5432), PG_USER (root), PG_DATABASE
-# (test), PGBOUNCER_POOL_SIZE (20). auth_type is `any`: for a trusted loopback test or dev setup only; in
+# (test), PGBOUNCER_POOL_SIZE (50). auth_type is `any`: for a trusted loopback test or dev setup only; in
 # production configure PgBouncer's own auth (auth_file or auth_query).
 set -euo pipefail
 
@@ -28,11 +28,17 @@ listen_addr = 127.0.0.1
 listen_port = $port
 unix_socket_dir =
 auth_type = any
-; transaction mode: a client holds a server connection only while a transaction (or a lone query) runs,
-; so a long-poll claim or a live event stream waiting on the bus holds none. Clients must not prepare
-; named statements: the URL printed below carries postgres.js's ?prepare=false.
-pool_mode = transaction
-default_pool_size = ${PGBOUNCER_POOL_SIZE:-20}
+; session mode: a client keeps its server connection until it disconnects, and DISCARD ALL resets it
+; for the next. On workerd a client is one request, so a long-poll claim or a live event stream holds a
+; server connection while it waits, as it would straight to PostgreSQL: size the pool for them.
+; Transaction mode was tried and hangs: PgBouncer 1.18 gives the server back at a query's end while
+; postgres.js has the next query's Parse/Describe/Flush in flight ("got packet from server when not
+; linked"), and postgres.js's max_pipeline=0, which would stop that, breaks its sql.begin.
+pool_mode = session
+server_reset_query = DISCARD ALL
+default_pool_size = ${PGBOUNCER_POOL_SIZE:-50}
+; Idle server connections go after 10 s, so the pool does not sit on PostgreSQL's max_connections.
+server_idle_timeout = 10
 max_client_conn = 1000
 ignore_startup_parameters = extra_float_digits
 logfile = $dir/pgbouncer.log
@@ -49,7 +55,7 @@ EOF
         pgbouncer -d "$dir/pgbouncer.ini"
       fi
     fi
-    url="postgres://${PG_USER:-root}@127.0.0.1:$port/${PG_DATABASE:-test}?prepare=false"
+    url="postgres://${PG_USER:-root}@127.0.0.1:$port/${PG_DATABASE:-test}"
     for _ in $(seq 1 50); do
       if pg_isready -h 127.0.0.1 -p "$port" -q 2>/dev/null; then
         echo "$url"

@@ -197,13 +197,27 @@ describeRuntimes(
       await ws.close()
     })
 
-    it('exposes queue depth and agent counts in /metrics', async () => {
+    it('exposes queue depth and agent counts in /metrics, read afresh at every scrape', async () => {
       await (await host().fetch('/metrics')).text()
       const text = await (await host().fetch('/metrics')).text()
       expect(text).toMatch(/^# TYPE cortex_active_commands gauge$/m)
       expect(text).toMatch(/^cortex_active_commands \d+$/m)
       expect(text).toMatch(/^cortex_agent_count\{status="online"\} \d+$/m)
       expect(text).toMatch(/^cortex_queue_depth\{status="completed"\} [1-9]\d*$/m)
+      // A later scrape sees a later command: on workerd the gauges once kept the first scrape's database
+      // client (a socket of an ended request) and stayed at its values, or the scrape hung.
+      const gauge = (t: string, re: RegExp) => Number(re.exec(t)?.[1] ?? NaN)
+      const queued = /^cortex_queue_depth\{status="queued"\} (\d+)$/m
+      const active = /^cortex_active_commands (\d+)$/m
+      const online = /^cortex_agent_count\{status="online"\} (\d+)$/m
+      const { id } = await agentFor(host())
+      const op = bearer(await loginAs(host(), 'operator'))
+      const before = await (await host().fetch('/metrics')).text()
+      expect((await host().json('POST', '/api/v1/commands', { text: 'counted', agent_id: id }, op)).status).toBe(201)
+      const after = await (await host().fetch('/metrics')).text()
+      expect(gauge(after, queued)).toBe(gauge(before, queued) + 1)
+      expect(gauge(after, active)).toBe(gauge(before, active) + 1)
+      expect(gauge(after, online)).toBeGreaterThanOrEqual(1)
     })
   },
   { env: { NEXUS_AGENT_TTL: '3' } },

@@ -23,7 +23,7 @@ export const RUNTIMES: Runtime[] = (process.env.NEXUS_TEST_RUNTIMES ?? 'node,wor
 export const usingRealRedis = Boolean(process.env.REDIS_URL)
 
 /**
- * With a real PostgreSQL, workerd hosts may reach it through PgBouncer in transaction mode
+ * With a real PostgreSQL, workerd hosts may reach it through a session-mode PgBouncer
  * (`NEXUS_TEST_WORKERD_DATABASE_URL`, started by scripts/pgbouncer.sh; CI does): workerd opens a
  * connection per request, and without a pooler each one starts a PostgreSQL server process, which is
  * what docs/RUNTIMES.md tells a workerd deployment to avoid. Node hosts always connect directly, and
