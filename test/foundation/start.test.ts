@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, describe, expect, inject, it } from 'vitest'
@@ -30,6 +31,26 @@ describe('npm start with nothing else running', () => {
     const lines = logLines(started.output())
     expect(lines.find((l) => l.msg === 'migrations applied')).toMatchObject({ applied: migrations.map((m) => m.version) })
     expect(lines.some((l) => l.msg === 'stopped')).toBe(true)
+  })
+
+  it('`npm start` itself: SIGTERM to npm reaches the host, which drains and exits 0, leaving no process behind', { timeout: 120_000 }, async () => {
+    // npm runs the script through `sh -c` and signals that shell; without `exec` in the script the shell
+    // died and the host lived on, orphaned, still serving (and the tsx CLI before it could SIGKILL it).
+    const port = await freePort()
+    const npm = spawn('npm', ['start', '--silent'], {
+      cwd: join(import.meta.dirname, '..', '..'),
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: String(port), NEXUS_DATA_DIR: mkdtempSync(join(dataDir, 'npm-')), OLLAMA_BASE_URL: 'http://127.0.0.1:9' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    npm.stdout!.on('data', (d) => (out += d))
+    npm.stderr!.on('data', (d) => (out += d))
+    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)))
+    await waitFor200(`http://127.0.0.1:${port}/health/ready`, 60_000, { child: npm, output: () => out, exited })
+    npm.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    expect(logLines(out).some((l) => l.msg === 'stopped')).toBe(true)
+    await expect(fetch(`http://127.0.0.1:${port}/health/live`)).rejects.toThrow() // nothing listens any more
   })
 
   it('reuses the data on a second start without migrating again', { timeout: 120_000 }, async () => {

@@ -3,7 +3,6 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 
 const root = join(import.meta.dirname, '..', '..')
-const tsx = join(root, 'node_modules', '.bin', 'tsx')
 
 export interface Started {
   child: ChildProcess
@@ -14,7 +13,10 @@ export interface Started {
 
 /** Spawns a host entry (`local-runtime/node/main.ts` by default) with exactly the given environment. */
 export const spawnHost = (env: Record<string, string>, entry = 'local-runtime/node/main.ts', args: string[] = []): Started => {
-  const child = spawn(tsx, [entry, ...args], {
+  // `node --import tsx`, as `npm start` and the image run it: not the tsx CLI, which relays SIGTERM to a
+  // child of its own and, when that child has not answered within 60 ms (a busy machine), SIGKILLs it
+  // and exits 143, so the host never drains (seen in CI: test/gateway/sovereignty.test.ts).
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
