@@ -14,13 +14,13 @@
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { startNodeHost } from '../local-runtime/node/host.ts'
 import { startWorkerdHost } from '../local-runtime/workerd/host.ts'
+import { freePort } from '../test/support/process.ts'
 
 const { values } = parseArgs({
   options: { requests: { type: 'string', default: '200' }, seconds: { type: 'string', default: '5' } },
@@ -40,14 +40,6 @@ const q = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!
 }
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-
 const agent = new http.Agent({ keepAlive: true })
 const request = (url: string, method: string, headers: Record<string, string>, body?: string) =>
   new Promise<{ status: number; text: string }>((resolve, reject) => {

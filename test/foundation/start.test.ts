@@ -2,12 +2,11 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { spawn } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { migrations } from '../../lib/db/migrations.ts'
-import { freePort, spawnHost, waitFor200 } from '../support/process.ts'
+import { freePort, spawnHost, spawnNpmStart, waitFor200 } from '../support/process.ts'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'nexus-start-'))
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
@@ -37,19 +36,11 @@ describe('npm start with nothing else running', () => {
     // npm runs the script through `sh -c` and signals that shell; without `exec` in the script the shell
     // died and the host lived on, orphaned, still serving (and the tsx CLI before it could SIGKILL it).
     const port = await freePort()
-    const npm = spawn('npm', ['start', '--silent'], {
-      cwd: join(import.meta.dirname, '..', '..'),
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: String(port), NEXUS_DATA_DIR: mkdtempSync(join(dataDir, 'npm-')), OLLAMA_BASE_URL: 'http://127.0.0.1:9' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    npm.stdout!.on('data', (d) => (out += d))
-    npm.stderr!.on('data', (d) => (out += d))
-    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)))
-    await waitFor200(`http://127.0.0.1:${port}/health/ready`, 60_000, { child: npm, output: () => out, exited })
-    npm.kill('SIGTERM')
-    expect(await exited).toBe(0)
-    expect(logLines(out).some((l) => l.msg === 'stopped')).toBe(true)
+    const npm = spawnNpmStart({ PORT: String(port), NEXUS_DATA_DIR: mkdtempSync(join(dataDir, 'npm-')), OLLAMA_BASE_URL: 'http://127.0.0.1:9' })
+    await waitFor200(`http://127.0.0.1:${port}/health/ready`, 60_000, npm)
+    npm.child.kill('SIGTERM')
+    expect(await npm.exited).toBe(0)
+    expect(logLines(npm.output()).some((l) => l.msg === 'stopped')).toBe(true)
     await expect(fetch(`http://127.0.0.1:${port}/health/live`)).rejects.toThrow() // nothing listens any more
   })
 

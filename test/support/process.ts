@@ -11,12 +11,9 @@ export interface Started {
   exited: Promise<number | null>
 }
 
-/** Spawns a host entry (`local-runtime/node/main.ts` by default) with exactly the given environment. */
-export const spawnHost = (env: Record<string, string>, entry = 'local-runtime/node/main.ts', args: string[] = []): Started => {
-  // `node --import tsx`, as `npm start` and the image run it: not the tsx CLI, which relays SIGTERM to a
-  // child of its own and, when that child has not answered within 60 ms (a busy machine), SIGKILLs it
-  // and exits 143, so the host never drains (seen in CI: test/gateway/sovereignty.test.ts).
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+/** Runs `command` in the project's root with exactly the given environment (and PATH, HOME), output kept. */
+const start = (command: string, args: string[], env: Record<string, string>): Started => {
+  const child = spawn(command, args, {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -27,6 +24,16 @@ export const spawnHost = (env: Record<string, string>, entry = 'local-runtime/no
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   return { child, output: () => out, exited }
 }
+
+/** Spawns a host entry (`local-runtime/node/main.ts` by default) with exactly the given environment. */
+export const spawnHost = (env: Record<string, string>, entry = 'local-runtime/node/main.ts', args: string[] = []): Started =>
+  // `node --import tsx`, as `npm start` and the image run it: not the tsx CLI, which relays SIGTERM to a
+  // child of its own and, when that child has not answered within 60 ms (a busy machine), SIGKILLs it
+  // and exits 143, so the host never drains (seen in CI: test/gateway/sovereignty.test.ts).
+  start(process.execPath, ['--import', 'tsx', entry, ...args], env)
+
+/** Runs the real `npm start` (npm itself, its `prestart` included) with exactly the given environment. */
+export const spawnNpmStart = (env: Record<string, string>): Started => start('npm', ['start', '--silent'], env)
 
 /** Polls `url` until it answers 200 or the deadline passes. */
 export const waitFor200 = async (url: string, timeoutMs: number, started?: Started): Promise<Response> => {
