@@ -105,7 +105,10 @@ export const startWorkerdHost = async (options: WorkerdHostOptions = {}): Promis
     const network = { allow: publicNeeded ? ['public', 'private', 'local'] : ['private', 'local'] }
 
     const { router, workers } = await buildAll(served)
-    const common = { modules: true, compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: COMPATIBILITY_FLAGS }
+    const common = { compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: COMPATIBILITY_FLAGS }
+    // Each bundle is one self-contained ES module, given as such: with `script` and `modules: true`,
+    // miniflare parses every bundle (about 0.5 MB each) to look for imports, seconds of CPU per host.
+    const esModule = (name: string, code: string) => [{ type: 'ESModule' as const, path: `${name}.mjs`, contents: code }]
     const sink = options.logSink
     const mf = new Miniflare({
       host: config.HOST,
@@ -136,14 +139,14 @@ export const startWorkerdHost = async (options: WorkerdHostOptions = {}): Promis
         {
           ...common,
           name: 'router',
-          script: router.code,
+          modules: esModule('router', router.code),
           serviceBindings: Object.fromEntries(served.map((f) => [bindingName(f.name), f.name])),
           outboundService: { network: { allow: [] } },
         },
         ...workers.map((w) => ({
           ...common,
           name: w.name,
-          script: w.code,
+          modules: esModule(w.name, w.code),
           bindings: vars,
           outboundService: { network },
         })),
