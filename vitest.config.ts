@@ -17,6 +17,7 @@ const sameOnEveryBackend = [
   'local-runtime/node/{host,http-fetch,pglite,pglite-server}.test.ts',
   'test/dashboard/{browser,live,store}.test.ts',
   'test/deploy/{docs,manifests}.test.ts',
+  'test/foundation/start.test.ts',
   'test/gateway/sovereignty.test.ts',
 ]
 

@@ -1,10 +1,13 @@
-/** `npm start` as a user runs it: embedded defaults, reuse of the data on a second start, SIGTERM, bad env. */
+/**
+ * `npm start` as a user runs it: embedded defaults, reuse of the data on a second start, SIGTERM, bad env.
+ * Embedded only, whatever DATABASE_URL says: `npm run dev:workerd` has a file of its own.
+ */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { migrations } from '../../lib/db/migrations.ts'
 import { freePort, spawnHost, spawnNpmStart, waitFor200 } from '../support/process.ts'
 
@@ -61,13 +64,8 @@ describe('npm start with nothing else running', () => {
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r))
     const ollama = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`
     const port = await freePort()
-    const started = spawnHost({
-      PORT: String(port),
-      DATABASE_URL: inject('databaseUrl'),
-      NEXUS_DB_SCHEMA: `t_drain_${Date.now()}`,
-      NEXUS_DATA_DIR: dataDir,
-      OLLAMA_BASE_URL: ollama,
-    })
+    // The embedded data of the first test: PGlite starts without an initdb.
+    const started = spawnHost({ PORT: String(port), NEXUS_DATA_DIR: dataDir, OLLAMA_BASE_URL: ollama })
     await waitFor200(`http://127.0.0.1:${port}/health/live`, 30_000, started)
     const inFlight = fetch(`http://127.0.0.1:${port}/health`)
     await new Promise((r) => setTimeout(r, 200))
@@ -88,30 +86,5 @@ describe('npm start with nothing else running', () => {
     expect(await started.exited).toBe(1)
     expect(started.output()).toMatch(line)
     expect(started.output()).not.toMatch(/\n\s+at /) // no stack trace
-  })
-})
-
-describe('npm run dev:workerd', () => {
-  it('serves /health and /metrics from workerd, then exits 0 on SIGTERM', { timeout: 150_000 }, async () => {
-    const port = await freePort()
-    const started = spawnHost(
-      {
-        PORT: String(port),
-        DATABASE_URL: inject('databaseUrl'),
-        NEXUS_DB_SCHEMA: `t_wd_${Date.now()}`,
-        NEXUS_DATA_DIR: dataDir,
-        OLLAMA_BASE_URL: 'http://127.0.0.1:9',
-      },
-      'local-runtime/workerd/main.ts',
-    )
-    const health = await waitFor200(`http://127.0.0.1:${port}/health`, 120_000, started)
-    expect((await health.json()).checks.database.status).toBe('ok')
-    // Metrics on workerd are per isolate: the first scrape is the metrics worker's first request.
-    await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`)
-    expect(metrics.status).toBe(200)
-    expect(await metrics.text()).toMatch(/^# TYPE cortex_request_count counter$/m)
-    started.child.kill('SIGTERM')
-    expect(await started.exited).toBe(0)
   })
 })
