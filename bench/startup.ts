@@ -167,31 +167,26 @@ const main = async () => {
     )
   }
 
-  // The embedded default as a user meets it: `npm start` on a fresh data directory, PGlite included.
-  const fresh: number[] = []
+  // The embedded default as a user meets it, PGlite's first initdb included: `npm start`, and
+  // `npm run dev:workerd` (every function a worker of its own behind the router), each on a fresh data dir.
   const { mkdtempSync, rmSync } = await import('node:fs')
   const { tmpdir } = await import('node:os')
-  for (let i = 0; i < Math.min(runs, 3); i++) {
-    const dir = mkdtempSync(join(tmpdir(), 'nexus-bench-'))
-    fresh.push(
-      await nodeStart(['local-runtime/node/main.ts'], { NEXUS_DATA_DIR: dir, OLLAMA_BASE_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'error', NEXUS_ADMIN_PASSWORD: 'bench-admin-password' }, '/health', 'GET'),
-    )
-    rmSync(dir, { recursive: true, force: true })
+  const freshStarts = async (entry: string) => {
+    const times: number[] = []
+    for (let i = 0; i < Math.min(runs, 3); i++) {
+      const dir = mkdtempSync(join(tmpdir(), 'nexus-bench-'))
+      const env = { NEXUS_DATA_DIR: dir, OLLAMA_BASE_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'error', NEXUS_ADMIN_PASSWORD: 'bench-admin-password' }
+      times.push(await nodeStart([entry], env, '/health', 'GET'))
+      rmSync(dir, { recursive: true, force: true })
+    }
+    return times
   }
-  const f = stats(fresh)
-  // The same on workerd: `npm run dev:workerd`, every function a worker of its own behind the router.
-  const freshWorkerd: number[] = []
-  for (let i = 0; i < Math.min(runs, 3); i++) {
-    const dir = mkdtempSync(join(tmpdir(), 'nexus-bench-'))
-    freshWorkerd.push(
-      await nodeStart(['local-runtime/workerd/main.ts'], { NEXUS_DATA_DIR: dir, OLLAMA_BASE_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'error', NEXUS_ADMIN_PASSWORD: 'bench-admin-password' }, '/health', 'GET'),
-    )
-    rmSync(dir, { recursive: true, force: true })
-  }
-  const fw = stats(freshWorkerd)
   line('')
-  line(`npm start, every function, fresh embedded PGlite data dir, to first /health answer: p50 ${ms(f.p50)}, p99 ${ms(f.p99)} (${fresh.length} runs)`)
-  line(`npm run dev:workerd, every function, fresh embedded PGlite data dir, to first /health answer: p50 ${ms(fw.p50)}, p99 ${ms(fw.p99)} (${freshWorkerd.length} runs)`)
+  for (const [label, entry] of [['npm start', 'local-runtime/node/main.ts'], ['npm run dev:workerd', 'local-runtime/workerd/main.ts']]) {
+    const times = await freshStarts(entry!)
+    const f = stats(times)
+    line(`${label}, every function, fresh embedded PGlite data dir, to first /health answer: p50 ${ms(f.p50)}, p99 ${ms(f.p99)} (${times.length} runs)`)
+  }
 
   await db.sql.unsafe(`drop schema if exists "${schema}" cascade`)
   await db.close()
