@@ -37,6 +37,5 @@ export default defineConfig({
     // Starting a workerd host bundles every function: generous on a busy 2-core machine.
     hookTimeout: 300_000,
     teardownTimeout: 30_000,
-    reporters: process.env.CI ? ['default'] : ['default'],
   },
 })

@@ -20,10 +20,11 @@ let skipped = 0
 let flaky = 0
 for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
   const report = JSON.parse(readFileSync(join(dir, name), 'utf8'))
+  const skippedHere = report.numPendingTests + (report.numTodoTests ?? 0)
   passed += report.numPassedTests
   failed += report.numFailedTests
-  skipped += report.numPendingTests + (report.numTodoTests ?? 0)
-  console.log(`${name}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests} skipped`)
+  skipped += skippedHere
+  console.log(`${name}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skippedHere} skipped`)
   for (const file of report.testResults) {
     const where = relative(process.cwd(), file.name)
     // A file that failed outside its tests (a beforeAll hook, an import) has a message of its own.
